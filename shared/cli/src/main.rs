@@ -1,0 +1,309 @@
+//! `concertmaster`: the ConcertMaster command line.
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use cm_compiler::{CompileError, CompileOptions, Finding, Severity};
+use cm_model::Workflow;
+use cm_registry::{Category, ListFilter, Registry};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Collect data and orchestrate workflows: validate and compile ConcertMaster workflows into
+/// Amazon States Language state machines.
+#[derive(Parser)]
+#[command(name = "concertmaster", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check a workflow file and print every problem found (exit 1 if any is an error).
+    Validate {
+        /// Workflow JSON file.
+        file: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// Compile a workflow into an ASL state machine definition.
+    ///
+    /// Prints the definition to stdout, or with --out writes <id>.asl.json (the definition) and
+    /// <id>.compile.json (state->node map, execution type and figures) into a folder.
+    Compile {
+        /// Workflow JSON file.
+        file: PathBuf,
+        /// Folder to write <id>.asl.json and <id>.compile.json into.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print the definition together with the state map, execution type and figures.
+        #[arg(long)]
+        full: bool,
+        #[command(flatten)]
+        target: TargetArgs,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// List the node types that workflows can use.
+    NodeTypes {
+        /// Only this category.
+        #[arg(long)]
+        category: Option<Category>,
+        /// Case-insensitive text to look for in the type id, title or description.
+        #[arg(long)]
+        search: Option<String>,
+        /// Print full descriptors (with config schemas) as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// Print the JSON Schema (draft 2020-12) of the workflow file format.
+    Schema,
+}
+
+#[derive(Copy, Clone, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// One line per finding.
+    Human,
+    /// A JSON document {valid, errors, warnings, findings}.
+    Json,
+}
+
+#[derive(Args)]
+struct RegistryArgs {
+    /// Folder of plugin node type descriptors (*.json, *.yaml) to load besides the built-ins.
+    #[arg(long, env = "CONCERTMASTER_PLUGINS")]
+    plugins: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct TargetArgs {
+    /// FunctionName the node-runner tasks invoke (Lambda ARN in the cloud).
+    #[arg(long, default_value_t = CompileOptions::default().node_runner_function)]
+    node_runner_function: String,
+    /// DynamoDB table that store nodes write to.
+    #[arg(long, default_value_t = CompileOptions::default().datasets_table)]
+    datasets_table: String,
+    /// Prefix of dataset partition keys (e.g. an organisation id).
+    #[arg(long)]
+    dataset_namespace: Option<String>,
+    /// Queue URL prefix; queue nodes append the queue name.
+    #[arg(long, default_value_t = CompileOptions::default().queue_url_prefix)]
+    queue_url_prefix: String,
+    /// State machine ARN prefix; sub-workflow nodes append the workflow id.
+    #[arg(long, default_value_t = CompileOptions::default().state_machine_arn_prefix)]
+    state_machine_arn_prefix: String,
+}
+
+impl RegistryArgs {
+    fn load(&self) -> Result<Registry> {
+        let mut registry = Registry::builtin();
+        if let Some(dir) = &self.plugins {
+            let errors = registry
+                .load_plugin_dir(dir)
+                .with_context(|| format!("loading plugins from {}", dir.display()))?;
+            for e in errors {
+                eprintln!("warning: {e}");
+            }
+        }
+        Ok(registry)
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Reads and parses a workflow; a parse error is reported like a finding (exit 1).
+fn load(file: &Path) -> Result<std::result::Result<Workflow, cm_model::ParseError>> {
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    Ok(cm_model::from_json_slice(&bytes))
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Validate {
+            file,
+            format,
+            registry,
+        } => {
+            let registry = registry.load()?;
+            let findings = match load(&file)? {
+                Ok(wf) => cm_compiler::validate(&wf, &registry),
+                Err(e) => return Ok(parse_failure(&file, &e, format)),
+            };
+            print_findings(&file, &findings, format);
+            Ok(exit_for(&findings))
+        }
+        Command::Compile {
+            file,
+            out,
+            full,
+            target,
+            registry,
+        } => {
+            let registry = registry.load()?;
+            let wf = match load(&file)? {
+                Ok(wf) => wf,
+                Err(e) => return Ok(parse_failure(&file, &e, Format::Human)),
+            };
+            let opts = CompileOptions {
+                node_runner_function: target.node_runner_function,
+                datasets_table: target.datasets_table,
+                dataset_namespace: target.dataset_namespace,
+                queue_url_prefix: target.queue_url_prefix,
+                state_machine_arn_prefix: target.state_machine_arn_prefix,
+            };
+            let compiled = match cm_compiler::compile(&wf, &registry, &opts) {
+                Ok(c) => c,
+                Err(CompileError::Invalid(findings)) => {
+                    print_findings(&file, &findings, Format::Human);
+                    return Ok(ExitCode::from(1));
+                }
+            };
+            for w in &compiled.warnings {
+                eprintln!("{}: {w}", file.display());
+            }
+            let summary = json!({
+                "workflowId": wf.id,
+                "workflowVersion": wf.version,
+                "executionType": compiled.execution_type,
+                "executionTypeReason": compiled.execution_type_reason,
+                "stats": compiled.stats,
+                "stateMap": compiled.state_map,
+            });
+            match out {
+                Some(dir) => {
+                    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+                    let asl = dir.join(format!("{}.asl.json", wf.id));
+                    let meta = dir.join(format!("{}.compile.json", wf.id));
+                    std::fs::write(&asl, compiled.definition_json() + "\n")
+                        .with_context(|| format!("writing {}", asl.display()))?;
+                    std::fs::write(&meta, serde_json::to_string_pretty(&summary)? + "\n")
+                        .with_context(|| format!("writing {}", meta.display()))?;
+                    eprintln!(
+                        "compiled {} -> {} ({} states, {} bytes, {:?}: {})",
+                        file.display(),
+                        asl.display(),
+                        compiled.stats.states,
+                        compiled.stats.definition_bytes,
+                        compiled.execution_type,
+                        compiled.execution_type_reason
+                    );
+                }
+                None if full => {
+                    let mut doc = summary;
+                    doc["definition"] = compiled.definition.clone();
+                    println!("{}", serde_json::to_string_pretty(&doc)?);
+                }
+                None => println!("{}", compiled.definition_json()),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::NodeTypes {
+            category,
+            search,
+            json,
+            registry,
+        } => {
+            let registry = registry.load()?;
+            let list = registry.list(&ListFilter { category, search });
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                let width = list.iter().map(|d| d.type_id.len()).max().unwrap_or(0);
+                for d in &list {
+                    println!(
+                        "{:<width$}  v{}  {:<9}  {} - {}",
+                        d.type_id,
+                        d.version,
+                        d.category.as_str(),
+                        d.title,
+                        d.description
+                    );
+                }
+                if list.is_empty() {
+                    eprintln!("no node types match");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Schema => {
+            println!("{}", serde_json::to_string_pretty(&cm_model::workflow_json_schema())?);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn parse_failure(file: &Path, e: &cm_model::ParseError, format: Format) -> ExitCode {
+    match format {
+        Format::Human => eprintln!("{}: error[{}] {e}", file.display(), e.code()),
+        Format::Json => {
+            let (line, column, path) = match e {
+                cm_model::ParseError::Syntax { line, column, .. } => (*line, *column, String::new()),
+                cm_model::ParseError::Shape { path, line, column, .. } => (*line, *column, path.clone()),
+                cm_model::ParseError::TooLarge { .. } => (0, 0, String::new()),
+            };
+            let doc = json!({
+                "valid": false,
+                "errors": 1,
+                "warnings": 0,
+                "findings": [{
+                    "code": e.code(),
+                    "severity": "error",
+                    "path": path,
+                    "line": line,
+                    "column": column,
+                    "message": e.to_string(),
+                }]
+            });
+            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        }
+    }
+    ExitCode::from(1)
+}
+
+fn print_findings(file: &Path, findings: &[Finding], format: Format) {
+    let errors = findings.iter().filter(|f| f.severity == Severity::Error).count();
+    let warnings = findings.len() - errors;
+    match format {
+        Format::Human => {
+            for f in findings {
+                eprintln!("{}: {f}", file.display());
+            }
+            eprintln!(
+                "{}: {} ({errors} error(s), {warnings} warning(s))",
+                file.display(),
+                if errors == 0 { "valid" } else { "invalid" }
+            );
+        }
+        Format::Json => {
+            let doc = json!({
+                "valid": errors == 0,
+                "errors": errors,
+                "warnings": warnings,
+                "findings": findings,
+            });
+            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        }
+    }
+}
+
+fn exit_for(findings: &[Finding]) -> ExitCode {
+    if findings.iter().any(Finding::is_error) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}

@@ -1,0 +1,1043 @@
+//! Emission: plan blocks → ASL states (JSONPath mode).
+
+use crate::graph::Graph;
+use crate::plan::{Block, Lit, Planner};
+use crate::{CompileOptions, StateRef, StateRole, rules, template};
+use cm_registry::{Execution, NativeState, ServiceIntegration};
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+pub(crate) type States = Map<String, Value>;
+
+/// Where a fragment leaves off: a field of a state still to be pointed at what comes next.
+#[derive(Debug, Clone)]
+enum Slot {
+    Next,
+    Default,
+}
+
+#[derive(Debug, Clone)]
+struct Exit {
+    state: String,
+    slot: Slot,
+}
+
+/// Worst-case cost of a fragment, for limits and the execution type choice.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Cost {
+    /// History events (one attempt per task).
+    pub events: u64,
+    /// Seconds (with retries and timeouts); `None` = unbounded or known only at run time.
+    pub seconds: Option<f64>,
+}
+
+impl Cost {
+    fn then(self, o: Cost) -> Cost {
+        Cost {
+            events: self.events + o.events,
+            seconds: self.seconds.zip(o.seconds).map(|(a, b)| a + b),
+        }
+    }
+    fn max(self, o: Cost) -> Cost {
+        Cost {
+            events: self.events.max(o.events),
+            seconds: self.seconds.zip(o.seconds).map(|(a, b)| a.max(b)),
+        }
+    }
+    fn events(n: u64) -> Cost {
+        Cost {
+            events: n,
+            seconds: Some(0.0),
+        }
+    }
+}
+
+struct Frag {
+    entry: String,
+    exits: Vec<Exit>,
+    cost: Cost,
+}
+
+/// Features of the emitted machine that constrain its execution type.
+#[derive(Debug, Default)]
+pub(crate) struct Features {
+    /// Nodes that park on a task token.
+    pub callbacks: Vec<String>,
+    /// Nodes that wait for a child execution (`.sync`).
+    pub sync_children: Vec<String>,
+}
+
+/// Per-scope plans, computed before emission.
+pub(crate) struct Scopes {
+    pub top: Block,
+    pub bodies: HashMap<usize, (Block, usize)>,
+    /// Innermost for-each owning each node (None: top level).
+    pub scope_of: Vec<Option<usize>>,
+}
+
+pub(crate) struct Emitter<'a, 'w> {
+    pub g: &'a Graph<'w>,
+    pub planner: &'a Planner<'a, 'w>,
+    pub scopes: &'a Scopes,
+    pub opts: &'a CompileOptions,
+    pub state_map: BTreeMap<String, StateRef>,
+    pub features: Features,
+    used: HashSet<String>,
+    counter: usize,
+    estimated_items: u64,
+}
+
+#[derive(Clone)]
+struct Ctx {
+    known: BTreeSet<Lit>,
+    /// Extra top-level keys of the run document in this scope (`item`, `index` in loops).
+    in_loop: bool,
+}
+
+const DEFAULT_TASK_SECONDS: f64 = 900.0;
+const DEFAULT_SERVICE_SECONDS: f64 = 60.0;
+
+impl<'a, 'w> Emitter<'a, 'w> {
+    pub fn new(
+        g: &'a Graph<'w>,
+        planner: &'a Planner<'a, 'w>,
+        scopes: &'a Scopes,
+        opts: &'a CompileOptions,
+    ) -> Self {
+        // Node ids never contain `.`, internal state names always do: they cannot collide.
+        let used = HashSet::new();
+        Emitter {
+            g,
+            planner,
+            scopes,
+            opts,
+            state_map: BTreeMap::new(),
+            features: Features::default(),
+            used,
+            counter: 0,
+            estimated_items: u64::from(g.wf.settings.estimated_items_per_loop.unwrap_or(100)),
+        }
+    }
+
+    /// Emits the whole state machine: (StartAt, States, cost).
+    pub fn emit_top(&mut self) -> (String, States, Cost) {
+        let mut states = States::new();
+        let ctx = Ctx {
+            known: BTreeSet::new(),
+            in_loop: false,
+        };
+        let top = &self.scopes.top;
+        let frag = self.block(top, &mut states, &ctx);
+        self.finish(&mut states, frag.exits, None);
+        (frag.entry, states, frag.cost.then(Cost::events(2)))
+    }
+
+    fn name(&mut self, base: &str, node: Option<usize>, role: StateRole) -> String {
+        let mut name = base.to_owned();
+        let mut k = 2;
+        while !self.used.insert(name.clone()) {
+            name = format!("{base}.{k}");
+            k += 1;
+        }
+        self.record(&name, node, role);
+        name
+    }
+
+    fn record(&mut self, name: &str, node: Option<usize>, role: StateRole) {
+        self.state_map.insert(
+            name.to_owned(),
+            StateRef {
+                node_id: node.map(|i| self.g.id(i).to_owned()),
+                role,
+            },
+        );
+    }
+
+    fn connect(states: &mut States, exits: &[Exit], target: &str) {
+        for exit in exits {
+            if let Some(Value::Object(state)) = states.get_mut(&exit.state) {
+                match exit.slot {
+                    Slot::Next => {
+                        state.insert("Next".into(), json!(target));
+                    }
+                    Slot::Default => {
+                        state.insert("Default".into(), json!(target));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Ends a scope: exits become `End` (with `output_path` applied), through an end Pass when
+    /// some exit is a Choice branch.
+    fn finish(&mut self, states: &mut States, exits: Vec<Exit>, output_path: Option<&str>) {
+        if exits.iter().all(|e| matches!(e.slot, Slot::Next)) {
+            for exit in &exits {
+                if let Some(Value::Object(state)) = states.get_mut(&exit.state) {
+                    state.remove("Next");
+                    if let Some(p) = output_path {
+                        state.insert("OutputPath".into(), json!(p));
+                    }
+                    state.insert("End".into(), json!(true));
+                }
+            }
+        } else {
+            let name = self.name("end", None, StateRole::End);
+            let mut state = Map::new();
+            state.insert("Type".into(), json!("Pass"));
+            if let Some(p) = output_path {
+                state.insert("OutputPath".into(), json!(p));
+            }
+            state.insert("End".into(), json!(true));
+            states.insert(name.clone(), Value::Object(state));
+            Self::connect(states, &exits, &name);
+        }
+    }
+
+    fn block(&mut self, block: &Block, states: &mut States, ctx: &Ctx) -> Frag {
+        match block {
+            Block::Node(v) => self.node(*v, states, ctx, None),
+            Block::Seq(items) => {
+                let mut first: Option<Frag> = None;
+                let mut exits: Vec<Exit> = Vec::new();
+                let mut cost = Cost::default();
+                let mut i = 0;
+                while i < items.len() {
+                    let frag = match (&items[i], items.get(i + 1)) {
+                        (Block::Node(c), Some(Block::Dispatch { cond, arms }))
+                            if c == cond && self.native_choice(*c).is_some() =>
+                        {
+                            i += 2;
+                            self.node(*c, states, ctx, Some(arms))
+                        }
+                        (b, _) => {
+                            i += 1;
+                            self.block(b, states, ctx)
+                        }
+                    };
+                    if first.is_some() {
+                        Self::connect(states, &exits, &frag.entry);
+                    }
+                    cost = cost.then(frag.cost);
+                    exits = frag.exits.clone();
+                    first.get_or_insert(frag);
+                }
+                let entry = first.map(|f| f.entry).unwrap_or_default();
+                Frag { entry, exits, cost }
+            }
+            Block::Par(branches) => self.parallel(branches, states, ctx),
+            Block::Dispatch { cond, arms } => {
+                let name = self.name(&format!("{}.dispatch", self.g.id(*cond)), Some(*cond), StateRole::Dispatch);
+                states.insert(name.clone(), json!({"Type": "Choice", "Choices": []}));
+                let mut exits = vec![Exit {
+                    state: name.clone(),
+                    slot: Slot::Default,
+                }];
+                let mut worst = Cost::events(0);
+                let mut choices = Vec::new();
+                for (port, arm) in arms {
+                    let mut arm_ctx = ctx.clone();
+                    arm_ctx.known.insert((*cond, port.clone()));
+                    let frag = self.block(arm, states, &arm_ctx);
+                    let mut rule = port_rule(self.g.id(*cond), Some(port));
+                    rule["Next"] = json!(frag.entry);
+                    choices.push(rule);
+                    exits.extend(frag.exits);
+                    worst = worst.max(frag.cost);
+                }
+                states[&name]["Choices"] = Value::Array(choices);
+                Frag {
+                    entry: name,
+                    exits,
+                    cost: Cost::events(2).then(worst),
+                }
+            }
+        }
+    }
+
+    fn parallel(&mut self, branches: &[Block], states: &mut States, ctx: &Ctx) -> Frag {
+        self.counter += 1;
+        let name = self.name(&format!("parallel.{}", self.counter), None, StateRole::Parallel);
+        let mut asl_branches = Vec::new();
+        let mut cost = Cost::events(4);
+        let mut slowest = Cost::events(0);
+        for b in branches {
+            let mut sub = States::new();
+            let frag = self.block(b, &mut sub, ctx);
+            self.finish(&mut sub, frag.exits, Some("$.nodes"));
+            asl_branches.push(json!({"StartAt": frag.entry, "States": sub}));
+            cost.events += frag.cost.events;
+            slowest = slowest.max(Cost {
+                events: 0,
+                seconds: frag.cost.seconds,
+            });
+        }
+        cost.seconds = slowest.seconds;
+        // Branch outputs are the `nodes` maps; merge them back into the run document.
+        // Nested JsonMerge is chunked to keep intrinsic nesting shallow.
+        let merge = self.name(&format!("{name}.merge"), None, StateRole::Merge);
+        states.insert(
+            name.clone(),
+            json!({"Type": "Parallel", "Branches": asl_branches, "ResultPath": "$.branches", "Next": merge}),
+        );
+        let n = branches.len();
+        let mut done = 0;
+        let mut current = merge;
+        let mut steps = 0;
+        while done < n {
+            let upto = (done + 8).min(n);
+            let mut expr = "$.nodes".to_owned();
+            for k in done..upto {
+                expr = format!("States.JsonMerge({expr}, $.branches[{k}], false)");
+            }
+            let mut params = Map::new();
+            params.insert("run.$".into(), json!("$.run"));
+            if ctx.in_loop {
+                params.insert("item.$".into(), json!("$.item"));
+                params.insert("index.$".into(), json!("$.index"));
+            }
+            params.insert("nodes.$".into(), json!(expr));
+            if upto < n {
+                params.insert("branches.$".into(), json!("$.branches"));
+            }
+            let mut state = json!({"Type": "Pass", "Parameters": params});
+            steps += 1;
+            if upto < n {
+                let next = self.name(&format!("{current}.{}", steps + 1), None, StateRole::Merge);
+                state["Next"] = json!(next);
+                states.insert(current.clone(), state);
+                current = next;
+            } else {
+                states.insert(current.clone(), state);
+            }
+            done = upto;
+        }
+        cost.events += 2 * steps;
+        Frag {
+            entry: name,
+            exits: vec![Exit {
+                state: current,
+                slot: Slot::Next,
+            }],
+            cost,
+        }
+    }
+
+    /// The Choice rule of a native condition node, per port in order (None: not native).
+    fn native_choice(&self, v: usize) -> Option<Vec<(String, Value)>> {
+        let node = &self.g.wf.nodes[v];
+        match (self.g.execution(v)?, self.g.type_id(v)) {
+            (Execution::Native { state: NativeState::Choice }, "condition.if") => {
+                Some(vec![("true".into(), rules::lower_group(&node.config)?)])
+            }
+            (Execution::Native { state: NativeState::Choice }, "condition.switch") => node
+                .config
+                .get("cases")?
+                .as_array()?
+                .iter()
+                .map(|case| Some((case.get("port")?.as_str()?.to_owned(), rules::lower_group(case)?)))
+                .collect(),
+            _ => None,
+        }
+    }
+
+    /// Emits one node, with its guard if needed. `arms`: fuse a following dispatch on this
+    /// (native condition) node's ports.
+    fn node(&mut self, v: usize, states: &mut States, ctx: &Ctx, arms: Option<&Vec<(String, Block)>>) -> Frag {
+        let guarded = !self.planner.implied(v, &ctx.known);
+        let id = self.g.id(v);
+        let guard_name = guarded.then(|| self.name(&format!("{id}.guard"), Some(v), StateRole::Guard));
+        if let Some(g) = &guard_name {
+            // Insert now so that the guard precedes the node in the listing.
+            states.insert(g.clone(), Value::Null);
+        }
+        let body = self.node_body(v, states, ctx, arms);
+        let Some(guard) = guard_name else {
+            return body;
+        };
+        let skip = self.name(&format!("{id}.skip"), Some(v), StateRole::Skip);
+        let mut rule = self.activation_rule(v);
+        rule["Next"] = json!(body.entry);
+        states[&guard] = json!({"Type": "Choice", "Choices": [rule], "Default": skip});
+        states.insert(
+            skip.clone(),
+            json!({"Type": "Pass", "Result": {"output": null, "skipped": true}, "ResultPath": format!("$.nodes.{id}")}),
+        );
+        let mut exits = body.exits;
+        exits.push(Exit {
+            state: skip,
+            slot: Slot::Next,
+        });
+        Frag {
+            entry: guard,
+            exits,
+            cost: Cost::events(2).then(body.cost.max(Cost::events(2))),
+        }
+    }
+
+    /// "Some incoming edge of `v` is active" as a Choice rule.
+    fn activation_rule(&self, v: usize) -> Value {
+        let scope = self.scopes.scope_of[v];
+        let mut alternatives = Vec::new();
+        for &e in &self.g.inc[v] {
+            let edge = &self.g.edges[e];
+            if self.scopes.scope_of[edge.from] != scope {
+                continue;
+            }
+            let port = self.g.is_branching(edge.from).then_some(edge.port.as_str());
+            let rule = port_rule(self.g.id(edge.from), port);
+            if !alternatives.contains(&rule) {
+                alternatives.push(rule);
+            }
+        }
+        if alternatives.len() == 1 {
+            alternatives.pop().unwrap_or(Value::Null)
+        } else {
+            json!({"Or": alternatives})
+        }
+    }
+
+    /// The JSONPath of the data a node receives as `input` (its single upstream node's output,
+    /// looking through conditions and waits), if it has one.
+    fn primary_input(&self, v: usize) -> Option<String> {
+        let mut cur = v;
+        for _ in 0..self.g.len() {
+            let [e] = self.g.inc[cur].as_slice() else {
+                return None;
+            };
+            let p = self.g.edges[*e].from;
+            if self.scopes.scope_of[p] != self.scopes.scope_of[v] {
+                // Entered from the enclosing for-each: the loop item.
+                return Some("$.item".into());
+            }
+            let passthrough = matches!(
+                self.g.execution(p),
+                Some(Execution::Native {
+                    state: NativeState::Choice | NativeState::Wait
+                })
+            );
+            if !passthrough {
+                return Some(format!("$.nodes.{}.output", self.g.id(p)));
+            }
+            cur = p;
+        }
+        None
+    }
+
+    fn node_body(&mut self, v: usize, states: &mut States, ctx: &Ctx, arms: Option<&Vec<(String, Block)>>) -> Frag {
+        let node = &self.g.wf.nodes[v];
+        let id = node.id.as_str();
+        let result_path = format!("$.nodes.{id}");
+        let Some(execution) = self.g.execution(v).cloned() else {
+            return self.runner_task(v, states, ctx, None);
+        };
+        match (execution, node.node_type.as_str()) {
+            (Execution::Trigger, _) => {
+                let name = self.name(id, Some(v), StateRole::Node);
+                let wf = self.g.wf;
+                states.insert(
+                    name.clone(),
+                    json!({
+                        "Type": "Pass",
+                        "Comment": format!("Trigger {} ({})", id, node.node_type),
+                        "Parameters": {
+                            "run": {
+                                "executionId.$": "$$.Execution.Id",
+                                "executionName.$": "$$.Execution.Name",
+                                "startedAt.$": "$$.Execution.StartTime",
+                                "workflowId": wf.id,
+                                "workflowVersion": wf.version,
+                                "trigger": node.node_type,
+                            },
+                            "nodes": { id: {"output.$": "$", "port": "out"} }
+                        }
+                    }),
+                );
+                next_frag(name, Cost::events(2))
+            }
+            (Execution::Native { state: NativeState::Pass }, "transform.set") => {
+                let fields = node.config.get("fields").cloned().unwrap_or(json!({}));
+                let mut params = Map::new();
+                insert_lowered(&mut params, "output", &fields);
+                params.insert("port".into(), json!("out"));
+                let name = self.name(id, Some(v), StateRole::Node);
+                states.insert(
+                    name.clone(),
+                    json!({"Type": "Pass", "Parameters": params, "ResultPath": result_path}),
+                );
+                next_frag(name, Cost::events(2))
+            }
+            (Execution::Native { state: NativeState::Choice }, _) => match self.native_choice(v) {
+                Some(choices) => self.choice(v, choices, states, ctx, arms),
+                None => self.runner_task(v, states, ctx, None),
+            },
+            (Execution::Native { state: NativeState::Wait }, _) => self.wait(v, states),
+            (Execution::Native { state: NativeState::Map }, _) => self.map(v, states, ctx),
+            (Execution::Native { state: NativeState::Pass }, _) => self.runner_task(v, states, ctx, None),
+            (Execution::Service { integration }, _) => self.service(v, integration, states, ctx),
+            (Execution::NodeRunner { callback }, "transform.merge") if !callback => match native_merge(&node.config) {
+                Some(expr) => {
+                    let name = self.name(id, Some(v), StateRole::Node);
+                    states.insert(
+                        name.clone(),
+                        json!({"Type": "Pass", "Parameters": {"output.$": expr, "port": "out"}, "ResultPath": result_path}),
+                    );
+                    next_frag(name, Cost::events(2))
+                }
+                None => self.runner_task(v, states, ctx, None),
+            },
+            (Execution::NodeRunner { .. }, _) => self.runner_task(v, states, ctx, None),
+            (Execution::Plugin { executor }, _) => {
+                let function = executor
+                    .lambda_arn
+                    .clone()
+                    .unwrap_or_else(|| format!("{}{}", crate::PLUGIN_FUNCTION_PREFIX, node.node_type));
+                self.runner_task(v, states, ctx, Some(function))
+            }
+        }
+    }
+
+    fn choice(
+        &mut self,
+        v: usize,
+        choices: Vec<(String, Value)>,
+        states: &mut States,
+        ctx: &Ctx,
+        arms: Option<&Vec<(String, Block)>>,
+    ) -> Frag {
+        let id = self.g.id(v);
+        let name = self.name(id, Some(v), StateRole::Node);
+        let default_port = if self.g.type_id(v) == "condition.if" { "false" } else { "default" };
+        states.insert(name.clone(), Value::Null);
+        let mut ports: Vec<String> = choices.iter().map(|(p, _)| p.clone()).collect();
+        ports.push(default_port.to_owned());
+        let mut port_states = HashMap::new();
+        for port in &ports {
+            if port_states.contains_key(port) {
+                continue;
+            }
+            let ps = self.name(&format!("{id}.{port}"), Some(v), StateRole::Port);
+            states.insert(
+                ps.clone(),
+                json!({"Type": "Pass", "Result": {"port": port}, "ResultPath": format!("$.nodes.{id}")}),
+            );
+            port_states.insert(port.clone(), ps);
+        }
+        let rules: Vec<Value> = choices
+            .into_iter()
+            .map(|(port, mut rule)| {
+                rule["Next"] = json!(port_states[&port]);
+                rule
+            })
+            .collect();
+        states[&name] = json!({"Type": "Choice", "Choices": rules, "Default": port_states[default_port]});
+        let mut exits = Vec::new();
+        let mut worst = Cost::events(0);
+        let mut emitted: HashSet<&String> = HashSet::new();
+        for port in &ports {
+            if !emitted.insert(port) {
+                continue;
+            }
+            let ps = port_states[port].clone();
+            match arms.and_then(|a| a.iter().find(|(p, _)| p == port)) {
+                Some((_, arm)) => {
+                    let mut arm_ctx = ctx.clone();
+                    arm_ctx.known.insert((v, port.clone()));
+                    let frag = self.block(arm, states, &arm_ctx);
+                    Self::connect(states, &[Exit { state: ps, slot: Slot::Next }], &frag.entry);
+                    exits.extend(frag.exits);
+                    worst = worst.max(frag.cost);
+                }
+                None => exits.push(Exit {
+                    state: ps,
+                    slot: Slot::Next,
+                }),
+            }
+        }
+        Frag {
+            entry: name,
+            exits,
+            cost: Cost::events(4).then(worst),
+        }
+    }
+
+    fn wait(&mut self, v: usize, states: &mut States) -> Frag {
+        let node = &self.g.wf.nodes[v];
+        let id = node.id.as_str();
+        let name = self.name(id, Some(v), StateRole::Node);
+        let done = self.name(&format!("{id}.done"), Some(v), StateRole::Port);
+        let mut state = Map::new();
+        state.insert("Type".into(), json!("Wait"));
+        let mut seconds = None;
+        match (node.config.get("seconds"), node.config.get("until")) {
+            (Some(Value::Number(n)), _) => {
+                state.insert("Seconds".into(), Value::Number(n.clone()));
+                seconds = n.as_f64();
+            }
+            (Some(Value::String(s)), _) => {
+                state.insert("SecondsPath".into(), json!(template::pure_path(s).unwrap_or_default()));
+            }
+            (_, Some(Value::String(s))) => match template::pure_path(s) {
+                Some(p) => {
+                    state.insert("TimestampPath".into(), json!(p));
+                }
+                None => {
+                    state.insert("Timestamp".into(), json!(s));
+                }
+            },
+            _ => {
+                state.insert("Seconds".into(), json!(0));
+                seconds = Some(0.0);
+            }
+        }
+        state.insert("Next".into(), json!(done));
+        states.insert(name.clone(), Value::Object(state));
+        states.insert(
+            done.clone(),
+            json!({"Type": "Pass", "Result": {"port": "out"}, "ResultPath": format!("$.nodes.{id}")}),
+        );
+        Frag {
+            entry: name,
+            exits: vec![Exit {
+                state: done,
+                slot: Slot::Next,
+            }],
+            cost: Cost { events: 4, seconds },
+        }
+    }
+
+    fn map(&mut self, v: usize, states: &mut States, ctx: &Ctx) -> Frag {
+        let node = &self.g.wf.nodes[v];
+        let id = node.id.as_str();
+        let name = self.name(id, Some(v), StateRole::Node);
+        states.insert(name.clone(), Value::Null);
+        let (body_block, sink) = self.scopes.bodies[&v].clone();
+        let mut sub = States::new();
+        let body_ctx = Ctx {
+            known: BTreeSet::new(),
+            in_loop: true,
+        };
+        let frag = self.block(&body_block, &mut sub, &body_ctx);
+        let sink_path = format!("$.nodes.{}.output", self.g.id(sink));
+        self.finish(&mut sub, frag.exits, Some(&sink_path));
+        let items = node
+            .config
+            .get("items")
+            .and_then(Value::as_str)
+            .and_then(template::pure_path)
+            .unwrap_or_else(|| "$.item".into());
+        let concurrency = node.config.get("maxConcurrency").and_then(Value::as_u64).unwrap_or(10);
+        let mut state = json!({
+            "Type": "Map",
+            "ItemsPath": items,
+            "ItemSelector": {
+                "run.$": "$.run",
+                "nodes.$": "$.nodes",
+                "item.$": "$$.Map.Item.Value",
+                "index.$": "$$.Map.Item.Index"
+            },
+            "MaxConcurrency": concurrency,
+            "ItemProcessor": {
+                "ProcessorConfig": {"Mode": "INLINE"},
+                "StartAt": frag.entry,
+                "States": sub
+            },
+            "ResultSelector": {"output.$": "$", "port": "done"},
+            "ResultPath": format!("$.nodes.{id}"),
+        });
+        let _ = ctx;
+        let batches = if concurrency == 0 {
+            1
+        } else {
+            self.estimated_items.div_ceil(concurrency)
+        };
+        let cost = Cost {
+            events: 4 + self.estimated_items * (2 + frag.cost.events),
+            seconds: frag.cost.seconds.map(|s| s * batches as f64),
+        };
+        let (exits, cost) = self.retry_catch(v, &name, &mut state, states, cost, None);
+        states[&name] = state;
+        Frag {
+            entry: name,
+            exits,
+            cost,
+        }
+    }
+
+    fn service(&mut self, v: usize, integration: ServiceIntegration, states: &mut States, ctx: &Ctx) -> Frag {
+        let node = &self.g.wf.nodes[v];
+        let id = node.id.as_str();
+        let cfg = &node.config;
+        let mut prepare: Option<String> = None;
+        let (resource, params, selector) = match integration {
+            ServiceIntegration::DynamodbPutItem => {
+                let dataset = cfg.get("dataset").and_then(Value::as_str).unwrap_or_default();
+                let pk = match &self.opts.dataset_namespace {
+                    Some(ns) => format!("{ns}#{dataset}"),
+                    None => dataset.to_owned(),
+                };
+                let record = cfg.get("record").cloned().unwrap_or(Value::Null);
+                let data = match &record {
+                    Value::String(s) if template::pure_path(s).is_some() => {
+                        json!({"S.$": format!("States.JsonToString({})", template::pure_path(s).unwrap_or_default())})
+                    }
+                    r if !template::contains_template(r) => {
+                        json!({"S": serde_json::to_string(r).unwrap_or_default()})
+                    }
+                    r => {
+                        // Render the record first, into the node's own slot.
+                        let p = self.name(&format!("{id}.record"), Some(v), StateRole::Prepare);
+                        let mut params = Map::new();
+                        insert_lowered(&mut params, "value", r);
+                        states.insert(
+                            p.clone(),
+                            json!({"Type": "Pass", "Parameters": params, "ResultPath": format!("$.nodes.{id}")}),
+                        );
+                        prepare = Some(p);
+                        json!({"S.$": format!("States.JsonToString($.nodes.{id}.value)")})
+                    }
+                };
+                let key = match cfg.get("key").and_then(Value::as_str) {
+                    Some(k) => match template::lower_string(k).ok().flatten() {
+                        Some(expr) => json!({"S.$": format!("States.Format('{{}}', {expr})")}),
+                        None => json!({"S": k}),
+                    },
+                    None if ctx.in_loop => {
+                        json!({"S.$": format!("States.Format('{{}}#{id}#{{}}', $$.Execution.Name, $.index)")})
+                    }
+                    None => json!({"S.$": format!("States.Format('{{}}#{id}', $$.Execution.Name)")}),
+                };
+                (
+                    "arn:aws:states:::dynamodb:putItem".to_owned(),
+                    json!({
+                        "TableName": self.opts.datasets_table,
+                        "Item": {
+                            "pk": {"S": pk},
+                            "sk": key,
+                            "data": data,
+                            "runId": {"S.$": "$$.Execution.Id"},
+                            "nodeId": {"S": id},
+                            "storedAt": {"S.$": "$$.State.EnteredTime"}
+                        }
+                    }),
+                    json!({"output": {"dataset": dataset, "stored": true}, "port": "out"}),
+                )
+            }
+            ServiceIntegration::SqsSendMessage => {
+                let queue = cfg.get("queue").and_then(Value::as_str).unwrap_or_default();
+                let mut params = Map::new();
+                params.insert("QueueUrl".into(), json!(format!("{}{queue}", self.opts.queue_url_prefix)));
+                insert_lowered(&mut params, "MessageBody", cfg.get("message").unwrap_or(&Value::Null));
+                if let Some(g) = cfg.get("groupId") {
+                    insert_lowered(&mut params, "MessageGroupId", g);
+                }
+                if let Some(d) = cfg.get("delaySeconds") {
+                    params.insert("DelaySeconds".into(), d.clone());
+                }
+                (
+                    "arn:aws:states:::sqs:sendMessage".to_owned(),
+                    Value::Object(params),
+                    json!({"output": {"messageId.$": "$.MessageId"}, "port": "out"}),
+                )
+            }
+            ServiceIntegration::StartExecution => {
+                let wait = cfg.get("wait").and_then(Value::as_bool).unwrap_or(true);
+                let target = cfg.get("workflowId").and_then(Value::as_str).unwrap_or_default();
+                let mut params = Map::new();
+                params.insert(
+                    "StateMachineArn".into(),
+                    json!(format!("{}{target}", self.opts.state_machine_arn_prefix)),
+                );
+                insert_lowered(&mut params, "Input", cfg.get("input").unwrap_or(&json!({})));
+                if wait {
+                    self.features.sync_children.push(id.to_owned());
+                    (
+                        "arn:aws:states:::states:startExecution.sync:2".to_owned(),
+                        Value::Object(params),
+                        json!({"output.$": "$.Output", "port": "out"}),
+                    )
+                } else {
+                    (
+                        "arn:aws:states:::states:startExecution".to_owned(),
+                        Value::Object(params),
+                        json!({"output": {"executionArn.$": "$.ExecutionArn"}, "port": "out"}),
+                    )
+                }
+            }
+        };
+        let name = self.name(id, Some(v), StateRole::Node);
+        let mut state = json!({
+            "Type": "Task",
+            "Resource": resource,
+            "Parameters": params,
+            "ResultSelector": selector,
+            "ResultPath": format!("$.nodes.{id}"),
+        });
+        let cost = Cost {
+            events: 5 + if prepare.is_some() { 2 } else { 0 },
+            seconds: None,
+        };
+        let (exits, cost) = self.retry_catch(v, &name, &mut state, states, cost, Some(DEFAULT_SERVICE_SECONDS));
+        states.insert(name.clone(), state);
+        if let Some(p) = &prepare {
+            states[p]["Next"] = json!(name);
+        }
+        Frag {
+            entry: prepare.unwrap_or(name),
+            exits,
+            cost,
+        }
+    }
+
+    fn runner_task(&mut self, v: usize, states: &mut States, ctx: &Ctx, function: Option<String>) -> Frag {
+        let node = &self.g.wf.nodes[v];
+        let id = node.id.as_str();
+        let callback = matches!(self.g.execution(v), Some(Execution::NodeRunner { callback: true }));
+        if callback {
+            self.features.callbacks.push(id.to_owned());
+        }
+        let mut payload = Map::new();
+        payload.insert(
+            "node".into(),
+            json!({"id": id, "type": node.node_type, "typeVersion": node.type_version}),
+        );
+        insert_lowered(&mut payload, "config", &node.config);
+        if let Some(input) = self.primary_input(v) {
+            payload.insert("input.$".into(), json!(input));
+        }
+        let mut context = json!({
+            "executionId.$": "$$.Execution.Id",
+            "executionName.$": "$$.Execution.Name",
+            "workflowId": self.g.wf.id,
+            "workflowVersion": self.g.wf.version,
+            "stateName.$": "$$.State.Name",
+            "attempt.$": "$$.State.RetryCount",
+        });
+        if callback {
+            context["taskToken.$"] = json!("$$.Task.Token");
+        }
+        if ctx.in_loop {
+            context["index.$"] = json!("$.index");
+        }
+        payload.insert("context".into(), context);
+        let resource = if callback {
+            "arn:aws:states:::lambda:invoke.waitForTaskToken"
+        } else {
+            "arn:aws:states:::lambda:invoke"
+        };
+        // A callback's result is what SendTaskSuccess sent: {output, port} directly.
+        let selector = if callback {
+            json!({"output.$": "$.output", "port.$": "$.port"})
+        } else {
+            json!({"output.$": "$.Payload.output", "port.$": "$.Payload.port"})
+        };
+        let name = self.name(id, Some(v), StateRole::Node);
+        let mut state = json!({
+            "Type": "Task",
+            "Resource": resource,
+            "Parameters": {
+                "FunctionName": function.unwrap_or_else(|| self.opts.node_runner_function.clone()),
+                "Payload": payload
+            },
+            "ResultSelector": selector,
+            "ResultPath": format!("$.nodes.{id}"),
+        });
+        if callback
+            && let Some(t) = node.config.get("timeoutSeconds").and_then(Value::as_u64)
+        {
+            state["TimeoutSeconds"] = json!(t);
+        }
+        let cost = Cost {
+            events: if callback { 6 } else { 5 },
+            seconds: None,
+        };
+        let default = if callback {
+            node.config.get("timeoutSeconds").and_then(Value::as_f64)
+        } else {
+            Some(DEFAULT_TASK_SECONDS)
+        };
+        let (exits, cost) = self.retry_catch(v, &name, &mut state, states, cost, default);
+        states.insert(name.clone(), state);
+        Frag {
+            entry: name,
+            exits,
+            cost,
+        }
+    }
+
+    /// Adds TimeoutSeconds, Retry and Catch from the node's settings (or its type's defaults);
+    /// returns the exits (success, and the catch handler) and the cost with retries counted in
+    /// seconds. `attempt_seconds`: worst case of one attempt when no timeout is set.
+    fn retry_catch(
+        &mut self,
+        v: usize,
+        name: &str,
+        state: &mut Value,
+        states: &mut States,
+        mut cost: Cost,
+        attempt_seconds: Option<f64>,
+    ) -> (Vec<Exit>, Cost) {
+        let node = &self.g.wf.nodes[v];
+        let id = node.id.as_str();
+        let descriptor = self.g.types[v].as_ref().map(|t| t.descriptor());
+        let timeout = node
+            .timeout_seconds
+            .or_else(|| descriptor.and_then(|d| d.default_timeout_seconds));
+        if let Some(t) = timeout
+            && state.get("TimeoutSeconds").is_none()
+        {
+            state["TimeoutSeconds"] = json!(t);
+        }
+        let per_attempt = state
+            .get("TimeoutSeconds")
+            .and_then(Value::as_f64)
+            .or(attempt_seconds);
+        let rules = node
+            .retry
+            .clone()
+            .unwrap_or_else(|| descriptor.map(|d| d.default_retry.clone()).unwrap_or_default());
+        let mut retry_delay = 0.0;
+        let mut attempts = 1.0;
+        if !rules.is_empty() {
+            let asl: Vec<Value> = rules
+                .iter()
+                .map(|r| {
+                    let mut m = Map::new();
+                    m.insert("ErrorEquals".into(), json!(r.errors));
+                    m.insert("IntervalSeconds".into(), json!(r.interval_seconds));
+                    m.insert("MaxAttempts".into(), json!(r.max_attempts));
+                    m.insert("BackoffRate".into(), json!(r.backoff_rate));
+                    if let Some(d) = r.max_delay_seconds {
+                        m.insert("MaxDelaySeconds".into(), json!(d));
+                    }
+                    if let Some(j) = r.jitter {
+                        m.insert(
+                            "JitterStrategy".into(),
+                            json!(match j {
+                                cm_model::Jitter::Full => "FULL",
+                                cm_model::Jitter::None => "NONE",
+                            }),
+                        );
+                    }
+                    Value::Object(m)
+                })
+                .collect();
+            state["Retry"] = Value::Array(asl);
+            // Worst case: the longest rule's retries, each waiting its capped interval.
+            for r in &rules {
+                let mut delay = 0.0;
+                let mut interval = f64::from(r.interval_seconds);
+                for _ in 0..r.max_attempts.min(1000) {
+                    let capped = r.max_delay_seconds.map_or(interval, |m| interval.min(f64::from(m)));
+                    delay += capped;
+                    interval *= r.backoff_rate;
+                }
+                if delay > retry_delay {
+                    retry_delay = delay;
+                    attempts = 1.0 + f64::from(r.max_attempts.min(1000));
+                }
+            }
+        }
+        cost.seconds = match (cost.seconds, per_attempt) {
+            (Some(s), _) if s > 0.0 => Some(s * attempts + retry_delay),
+            (_, Some(t)) => Some(t * attempts + retry_delay),
+            _ => None,
+        };
+        let mut exits = vec![Exit {
+            state: name.to_owned(),
+            slot: Slot::Next,
+        }];
+        if let Some(on_error) = &node.on_error
+            && on_error.action != cm_model::ErrorAction::Fail
+        {
+            let caught = self.name(&format!("{id}.caught"), Some(v), StateRole::Catch);
+            let errors = if on_error.errors.is_empty() {
+                vec!["States.ALL".to_owned()]
+            } else {
+                on_error.errors.clone()
+            };
+            state["Catch"] = json!([{"ErrorEquals": errors, "ResultPath": format!("$.nodes.{id}"), "Next": caught}]);
+            let port = if on_error.action == cm_model::ErrorAction::Route {
+                cm_model::ERROR_PORT
+            } else {
+                cm_model::DEFAULT_OUTPUT_PORT
+            };
+            states.insert(
+                caught.clone(),
+                json!({
+                    "Type": "Pass",
+                    "Parameters": {"error.$": format!("$.nodes.{id}"), "output": null, "port": port},
+                    "ResultPath": format!("$.nodes.{id}")
+                }),
+            );
+            exits.push(Exit {
+                state: caught,
+                slot: Slot::Next,
+            });
+            cost.events += 2;
+        }
+        (exits, cost)
+    }
+}
+
+fn next_frag(name: String, cost: Cost) -> Frag {
+    Frag {
+        exits: vec![Exit {
+            state: name.clone(),
+            slot: Slot::Next,
+        }],
+        entry: name,
+        cost,
+    }
+}
+
+/// `{"Variable": "$.nodes.<id>.port", ...}`: the node ran (and took `port`).
+fn port_rule(id: &str, port: Option<&str>) -> Value {
+    let var = format!("$.nodes.{id}.port");
+    match port {
+        None => json!({"Variable": var, "IsPresent": true}),
+        Some(p) => json!({"And": [
+            {"Variable": var, "IsPresent": true},
+            {"Variable": var, "StringEquals": p}
+        ]}),
+    }
+}
+
+/// Inserts `key` (literal) or `key.$` (template) into ASL Parameters. Validation has already
+/// rejected what cannot be lowered.
+fn insert_lowered(params: &mut Map<String, Value>, key: &str, value: &Value) {
+    match template::lower_value(value) {
+        Ok(Ok(v)) => {
+            params.insert(key.to_owned(), v);
+        }
+        Ok(Err(expr)) => {
+            params.insert(format!("{key}.$"), json!(expr));
+        }
+        Err(_) => {
+            params.insert(key.to_owned(), value.clone());
+        }
+    }
+}
+
+/// A shallow object merge of plain references, as one intrinsic (None: needs the node-runner).
+fn native_merge(config: &Value) -> Option<String> {
+    if config.get("mode").and_then(Value::as_str).unwrap_or("object") != "object"
+        || config.get("deep").and_then(Value::as_bool).unwrap_or(false)
+    {
+        return None;
+    }
+    let paths: Vec<String> = config
+        .get("sources")?
+        .as_array()?
+        .iter()
+        .map(|s| s.as_str().and_then(template::pure_path))
+        .collect::<Option<_>>()?;
+    let (first, rest) = paths.split_first()?;
+    if rest.len() > 7 {
+        return None;
+    }
+    Some(
+        rest.iter()
+            .fold(first.clone(), |acc, p| format!("States.JsonMerge({acc}, {p}, false)")),
+    )
+}

@@ -1,0 +1,329 @@
+//! `{{ expression }}` templates in node configs, and their lowering to ASL JSONPath
+//! `Parameters` (`"key.$": "<path or intrinsic>"`).
+
+use serde_json::{Map, Value};
+
+/// A piece of a template string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Segment {
+    /// Literal text.
+    Text(String),
+    /// The trimmed expression between `{{` and `}}`.
+    Expr(String),
+}
+
+/// A template problem, located by JSON Pointer relative to the value being lowered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateError {
+    /// JSON Pointer relative to the lowered value.
+    pub pointer: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Splits a string into text and `{{ }}` expressions.
+pub fn parse(s: &str) -> Result<Vec<Segment>, String> {
+    let mut out = Vec::new();
+    let mut rest = s;
+    while let Some(start) = rest.find("{{") {
+        if start > 0 {
+            out.push(Segment::Text(rest[..start].to_owned()));
+        }
+        let after = &rest[start + 2..];
+        let end = after
+            .find("}}")
+            .ok_or_else(|| format!("unclosed `{{{{` in {s:?}"))?;
+        let expr = after[..end].trim();
+        if expr.is_empty() {
+            return Err(format!("empty `{{{{ }}}}` in {s:?}"));
+        }
+        out.push(Segment::Expr(expr.to_owned()));
+        rest = &after[end + 2..];
+    }
+    if !rest.is_empty() {
+        out.push(Segment::Text(rest.to_owned()));
+    }
+    Ok(out)
+}
+
+/// Whether a string contains a template.
+pub fn has_template(s: &str) -> bool {
+    s.contains("{{")
+}
+
+/// Whether an expression is a JSONPath reference (`$...` or `$$...`).
+pub fn is_path(expr: &str) -> bool {
+    expr == "$" || expr.starts_with("$.") || expr.starts_with("$[") || expr.starts_with("$$.")
+}
+
+fn check_expr(expr: &str) -> Result<(), String> {
+    if is_path(expr) {
+        let mut depth = 0i32;
+        let mut quote: Option<char> = None;
+        for c in expr.chars() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, '\'' | '"') => quote = Some(c),
+                (None, '[') => depth += 1,
+                (None, ']') => depth -= 1,
+                (None, c) if c.is_whitespace() => {
+                    return Err(format!("`{expr}`: whitespace is not allowed in a JSONPath"));
+                }
+                _ => {}
+            }
+            if depth < 0 {
+                break;
+            }
+        }
+        if depth != 0 || quote.is_some() {
+            return Err(format!("`{expr}`: unbalanced brackets or quotes"));
+        }
+        Ok(())
+    } else if expr.starts_with("States.") && expr.ends_with(')') && expr.contains('(') {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{expr}` is not a JSONPath (`$.nodes.<id>.output...`) or an intrinsic function (`States.Format(...)`)"
+        ))
+    }
+}
+
+/// If `s` is exactly one template holding a JSONPath reference, that path.
+pub fn pure_path(s: &str) -> Option<String> {
+    match parse(s).ok()?.as_slice() {
+        [Segment::Expr(e)] if is_path(e) && check_expr(e).is_ok() => Some(e.clone()),
+        _ => None,
+    }
+}
+
+/// Escapes text for a single-quoted intrinsic function string argument.
+fn intrinsic_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('\'');
+    for c in text.chars() {
+        if matches!(c, '\'' | '{' | '}' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('\'');
+    out
+}
+
+/// Lowers a template string to an ASL expression (for a `.$` key), or `None` if it has no
+/// template and stays a literal.
+pub fn lower_string(s: &str) -> Result<Option<String>, String> {
+    if !has_template(s) {
+        return Ok(None);
+    }
+    let segments = parse(s)?;
+    if let [Segment::Expr(e)] = segments.as_slice() {
+        check_expr(e)?;
+        return Ok(Some(e.clone()));
+    }
+    let mut format = String::new();
+    let mut args = Vec::new();
+    for seg in &segments {
+        match seg {
+            Segment::Text(t) => format.push_str(t),
+            Segment::Expr(e) => {
+                check_expr(e)?;
+                format.push_str("{}");
+                args.push(e.as_str());
+            }
+        }
+    }
+    // Format's template is itself an intrinsic string: escape everything but our `{}`s.
+    let escaped = intrinsic_string(&format).replace("\\{\\}", "{}");
+    Ok(Some(format!("States.Format({escaped}, {})", args.join(", "))))
+}
+
+fn literal_arg(v: &Value) -> Option<String> {
+    match v {
+        Value::Null => Some("null".into()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::String(s) if !has_template(s) => Some(intrinsic_string(s)),
+        _ => None,
+    }
+}
+
+/// Lowers a config value to a value usable in ASL `Parameters`: template strings become
+/// `"key.$"` entries. `Ok(Err(expr))` means the whole value is dynamic (`expr` goes under a
+/// `.$` key by the caller); `Ok(Ok(value))` is a (possibly nested) static-or-mixed value.
+pub fn lower_value(v: &Value) -> Result<Result<Value, String>, TemplateError> {
+    lower_at(v, "")
+}
+
+fn err(pointer: &str, message: impl Into<String>) -> TemplateError {
+    TemplateError {
+        pointer: pointer.to_owned(),
+        message: message.into(),
+    }
+}
+
+fn lower_at(v: &Value, ptr: &str) -> Result<Result<Value, String>, TemplateError> {
+    match v {
+        Value::String(s) => match lower_string(s).map_err(|m| err(ptr, m))? {
+            Some(expr) => Ok(Err(expr)),
+            None => Ok(Ok(v.clone())),
+        },
+        Value::Object(map) => {
+            let mut out = Map::with_capacity(map.len());
+            for (k, child) in map {
+                let child_ptr = format!("{ptr}/{}", crate::finding::pointer_token(k));
+                if k.ends_with(".$") {
+                    return Err(err(
+                        &child_ptr,
+                        format!("key `{k}` ends with `.$`, which ASL reserves for paths; use a {{{{ }}}} template instead"),
+                    ));
+                }
+                match lower_at(child, &child_ptr)? {
+                    Ok(value) => {
+                        out.insert(k.clone(), value);
+                    }
+                    Err(expr) => {
+                        out.insert(format!("{k}.$"), Value::String(expr));
+                    }
+                }
+            }
+            Ok(Ok(Value::Object(out)))
+        }
+        Value::Array(items) => {
+            if !contains_template(v) {
+                return Ok(Ok(v.clone()));
+            }
+            // JSONPath Parameters cannot place a path inside an array; States.Array can build
+            // one from scalars and paths.
+            let mut args = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                let item_ptr = format!("{ptr}/{i}");
+                if let Some(lit) = literal_arg(item) {
+                    args.push(lit);
+                } else if let Value::String(s) = item {
+                    args.push(lower_string(s).map_err(|m| err(&item_ptr, m))?.unwrap_or_default());
+                } else {
+                    return Err(err(
+                        &item_ptr,
+                        "in JSONPath mode an array holding templates may only contain scalars and templates; build objects with a transform.set node first",
+                    ));
+                }
+            }
+            Ok(Err(format!("States.Array({})", args.join(", "))))
+        }
+        _ => Ok(Ok(v.clone())),
+    }
+}
+
+/// Whether a value contains a template anywhere.
+pub fn contains_template(v: &Value) -> bool {
+    match v {
+        Value::String(s) => has_template(s),
+        Value::Array(a) => a.iter().any(contains_template),
+        Value::Object(m) => m.values().any(contains_template),
+        _ => false,
+    }
+}
+
+/// Every template expression in a value, with its JSON Pointer (relative to `v`).
+pub fn expressions(v: &Value, ptr: &str, out: &mut Vec<(String, String)>) {
+    match v {
+        Value::String(s) if has_template(s) => {
+            if let Ok(segs) = parse(s) {
+                for seg in segs {
+                    if let Segment::Expr(e) = seg {
+                        out.push((ptr.to_owned(), e));
+                    }
+                }
+            }
+        }
+        Value::Array(a) => {
+            for (i, item) in a.iter().enumerate() {
+                expressions(item, &format!("{ptr}/{i}"), out);
+            }
+        }
+        Value::Object(m) => {
+            for (k, item) in m {
+                expressions(item, &format!("{ptr}/{}", crate::finding::pointer_token(k)), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Node ids referenced as `$.nodes.<id>` or `$.nodes['<id>']` in an expression.
+pub fn referenced_nodes(expr: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = expr;
+    while let Some(i) = rest.find("$.nodes") {
+        let after = &rest[i + "$.nodes".len()..];
+        let id: String = if let Some(stripped) = after.strip_prefix('.') {
+            stripped
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect()
+        } else if let Some(stripped) = after.strip_prefix("['") {
+            stripped.chars().take_while(|c| *c != '\'').collect()
+        } else {
+            String::new()
+        };
+        if !id.is_empty() {
+            out.push(id);
+        }
+        rest = after;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parses_segments() {
+        assert_eq!(
+            parse("Hi {{ $.a }}!").expect("ok"),
+            vec![Segment::Text("Hi ".into()), Segment::Expr("$.a".into()), Segment::Text("!".into())]
+        );
+        assert!(parse("{{ $.a ").is_err());
+        assert!(parse("{{ }}").is_err());
+    }
+
+    #[test]
+    fn lowers_pure_paths_and_formats() {
+        assert_eq!(lower_string("plain").expect("ok"), None);
+        assert_eq!(lower_string("{{ $.nodes.a.output }}").expect("ok").as_deref(), Some("$.nodes.a.output"));
+        assert_eq!(
+            lower_string("it's {{ $.a }} {x}").expect("ok").as_deref(),
+            Some("States.Format('it\\'s {} \\{x\\}', $.a)")
+        );
+        assert!(lower_string("{{ amount > 3 }}").is_err());
+        assert!(lower_string("{{ $.a[0 }}").is_err());
+    }
+
+    #[test]
+    fn lowers_nested_values() {
+        let v = json!({"a": "{{ $.x }}", "b": {"c": "lit", "d": "n={{ $.n }}"}, "e": [1, "{{ $.y }}", "s"]});
+        let lowered = lower_value(&v).expect("ok").expect("static shape");
+        assert_eq!(
+            lowered,
+            json!({"a.$": "$.x", "b": {"c": "lit", "d.$": "States.Format('n={}', $.n)"}, "e.$": "States.Array(1, $.y, 's')"})
+        );
+    }
+
+    #[test]
+    fn rejects_what_jsonpath_cannot_express() {
+        let e = lower_value(&json!({"list": [{"k": "{{ $.x }}"}]})).expect_err("objects in arrays");
+        assert_eq!(e.pointer, "/list/0");
+        let e = lower_value(&json!({"raw.$": "$.x"})).expect_err("reserved key");
+        assert_eq!(e.pointer, "/raw.$");
+    }
+
+    #[test]
+    fn finds_references() {
+        assert_eq!(referenced_nodes("States.Format('{}', $.nodes.a_1.output, $.nodes['b'].x)"), ["a_1", "b"]);
+        assert!(referenced_nodes("$.run.executionId").is_empty());
+    }
+}

@@ -1,0 +1,469 @@
+//! A small reference interpreter for the ASL subset the compiler emits, used to check that the
+//! compiled state machine runs exactly the nodes the workflow semantics say, each after every
+//! predecessor that runs. It tracks causality (which node completions happened before what)
+//! rather than wall-clock order, so a Parallel's branches are checked as truly concurrent.
+//!
+//! Semantics checked against (`reference`): a node runs when one of its incoming edges is
+//! active; an edge is active when its source ran and took the edge's port.
+
+#![allow(dead_code, clippy::unwrap_used, missing_docs)]
+
+use cm_compiler::{Compiled, StateRole};
+use cm_model::Workflow;
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeSet, HashMap};
+
+/// What the outside world does in one run.
+#[derive(Debug, Clone, Default)]
+pub struct Oracle {
+    /// Port a node-runner task returns (default "out").
+    pub ports: HashMap<String, String>,
+    /// Tasks that fail with this error.
+    pub failures: HashMap<String, String>,
+    /// Items a for-each iterates over, by node id of the task producing them.
+    pub outputs: HashMap<String, Value>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Started {
+    pub node: String,
+    /// Nodes whose work completed causally before this one started.
+    pub after: BTreeSet<String>,
+}
+
+#[derive(Debug)]
+pub struct Run {
+    pub started: Vec<Started>,
+    pub output: Value,
+}
+
+#[derive(Debug)]
+pub struct Failure {
+    pub error: String,
+    pub cause: String,
+}
+
+fn fail(error: &str, cause: impl Into<String>) -> Failure {
+    Failure {
+        error: error.into(),
+        cause: cause.into(),
+    }
+}
+
+pub struct Interp<'a> {
+    compiled: &'a Compiled,
+    oracle: &'a Oracle,
+    pub started: Vec<Started>,
+    steps: usize,
+}
+
+type Hist = BTreeSet<String>;
+
+impl<'a> Interp<'a> {
+    pub fn run(compiled: &'a Compiled, oracle: &'a Oracle, input: Value) -> Result<Run, Failure> {
+        let mut me = Interp {
+            compiled,
+            oracle,
+            started: Vec::new(),
+            steps: 0,
+        };
+        let def = &compiled.definition;
+        let mut hist = Hist::new();
+        let output = me.machine(def, input, &mut hist, &json!({}))?;
+        Ok(Run {
+            started: me.started,
+            output,
+        })
+    }
+
+    fn machine(&mut self, m: &Value, mut data: Value, hist: &mut Hist, map_ctx: &Value) -> Result<Value, Failure> {
+        let states = m["States"].as_object().unwrap();
+        let mut current = m["StartAt"].as_str().unwrap().to_owned();
+        loop {
+            self.steps += 1;
+            assert!(self.steps < 100_000, "runaway execution");
+            let state = states
+                .get(&current)
+                .unwrap_or_else(|| panic!("Next points to missing state {current}"));
+            let role = self.compiled.state_map.get(&current);
+            let node_state = role.filter(|r| r.role == StateRole::Node).and_then(|r| r.node_id.clone());
+            if let Some(node) = &node_state {
+                self.started.push(Started {
+                    node: node.clone(),
+                    after: hist.clone(),
+                });
+            }
+            let (next, out) = self.state(state, data, hist, map_ctx)?;
+            if let Some(node) = node_state {
+                hist.insert(node);
+            }
+            data = out;
+            match next {
+                Some(n) => current = n,
+                None => return Ok(data),
+            }
+        }
+    }
+
+    fn state(&mut self, s: &Value, input: Value, hist: &mut Hist, map_ctx: &Value) -> Result<(Option<String>, Value), Failure> {
+        let ty = s["Type"].as_str().unwrap();
+        let next = s.get("Next").and_then(Value::as_str).map(str::to_owned);
+        let end = s.get("End").and_then(Value::as_bool).unwrap_or(false);
+        assert!(next.is_some() != end || ty == "Choice", "state needs exactly one of Next/End: {s}");
+        let ctx = json!({"Execution": {"Id": "arn:exec:1", "Name": "run-1", "StartTime": "2026-01-01T00:00:00Z"}, "State": {"Name": "x", "EnteredTime": "2026-01-01T00:00:00Z", "RetryCount": 0}, "Map": map_ctx, "Task": {"Token": "token-1"}});
+        match ty {
+            "Pass" => {
+                let result = if let Some(p) = s.get("Parameters") {
+                    params(p, &input, &ctx)?
+                } else if let Some(r) = s.get("Result") {
+                    r.clone()
+                } else {
+                    input.clone()
+                };
+                let out = apply_result(s, input, result)?;
+                Ok((next, out))
+            }
+            "Choice" => {
+                for rule in s["Choices"].as_array().unwrap() {
+                    if choice(rule, &input)? {
+                        return Ok((Some(rule["Next"].as_str().unwrap().to_owned()), input));
+                    }
+                }
+                match s.get("Default").and_then(Value::as_str) {
+                    Some(d) => Ok((Some(d.to_owned()), input)),
+                    None => Err(fail("States.NoChoiceMatched", "no rule matched")),
+                }
+            }
+            "Wait" => Ok((next, input)),
+            "Task" => {
+                let args = params(&s["Parameters"], &input, &ctx)?;
+                match self.task(s, &args) {
+                    Ok(raw) => {
+                        let result = match s.get("ResultSelector") {
+                            Some(sel) => params(sel, &raw, &ctx)?,
+                            None => raw,
+                        };
+                        Ok((next, apply_result(s, input, result)?))
+                    }
+                    Err(f) => self.catch(s, input, f),
+                }
+            }
+            "Parallel" => {
+                let start = hist.clone();
+                let mut results = Vec::new();
+                for b in s["Branches"].as_array().unwrap() {
+                    let mut h = start.clone();
+                    results.push(self.machine(b, input.clone(), &mut h, map_ctx)?);
+                    hist.extend(h);
+                }
+                Ok((next, apply_result(s, input, Value::Array(results))?))
+            }
+            "Map" => {
+                let items = get(&input, s["ItemsPath"].as_str().unwrap())
+                    .ok_or_else(|| fail("States.Runtime", "ItemsPath missing"))?;
+                let start = hist.clone();
+                let mut results = Vec::new();
+                for (i, item) in items.as_array().cloned().unwrap_or_default().into_iter().enumerate() {
+                    let mctx = json!({"Item": {"Value": item, "Index": i}});
+                    let mut c2 = ctx.clone();
+                    c2["Map"] = mctx.clone();
+                    let iter_input = params(&s["ItemSelector"], &input, &c2)?;
+                    let mut h = start.clone();
+                    results.push(self.machine(&s["ItemProcessor"], iter_input, &mut h, &mctx)?);
+                    hist.extend(h);
+                }
+                let raw = Value::Array(results);
+                let result = match s.get("ResultSelector") {
+                    Some(sel) => params(sel, &raw, &ctx)?,
+                    None => raw,
+                };
+                Ok((next, apply_result(s, input, result)?))
+            }
+            "Succeed" => Ok((None, input)),
+            "Fail" => Err(fail(s["Error"].as_str().unwrap_or(""), s["Cause"].as_str().unwrap_or(""))),
+            other => panic!("unexpected state type {other}"),
+        }
+    }
+
+    fn task(&mut self, s: &Value, args: &Value) -> Result<Value, Failure> {
+        let resource = s["Resource"].as_str().unwrap();
+        let node = args
+            .pointer("/Payload/node/id")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .or_else(|| args.pointer("/Item/nodeId/S").and_then(Value::as_str).map(str::to_owned))
+            .unwrap_or_default();
+        if let Some(err) = self.oracle.failures.get(&node) {
+            return Err(fail(err, format!("{node} failed")));
+        }
+        let output = self.oracle.outputs.get(&node).cloned().unwrap_or(json!({"from": node}));
+        let port = self.oracle.ports.get(&node).cloned().unwrap_or_else(|| "out".into());
+        Ok(match resource {
+            "arn:aws:states:::lambda:invoke" => json!({"Payload": {"output": output, "port": port}, "StatusCode": 200}),
+            "arn:aws:states:::lambda:invoke.waitForTaskToken" => json!({"output": output, "port": port}),
+            "arn:aws:states:::sqs:sendMessage" => json!({"MessageId": "m-1"}),
+            "arn:aws:states:::dynamodb:putItem" => json!({}),
+            r if r.starts_with("arn:aws:states:::states:startExecution") => json!({"Output": output, "ExecutionArn": "arn:child"}),
+            r => panic!("unexpected resource {r}"),
+        })
+    }
+
+    fn catch(&mut self, s: &Value, input: Value, f: Failure) -> Result<(Option<String>, Value), Failure> {
+        for c in s.get("Catch").and_then(Value::as_array).cloned().unwrap_or_default() {
+            let errs: Vec<&str> = c["ErrorEquals"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+            if errs.contains(&"States.ALL") || errs.contains(&f.error.as_str()) {
+                let err = json!({"Error": f.error, "Cause": f.cause});
+                let out = match c.get("ResultPath") {
+                    Some(Value::String(p)) => set(input, p, err)?,
+                    _ => err,
+                };
+                return Ok((Some(c["Next"].as_str().unwrap().to_owned()), out));
+            }
+        }
+        Err(f)
+    }
+}
+
+fn apply_result(s: &Value, input: Value, result: Value) -> Result<Value, Failure> {
+    let after = match s.get("ResultPath") {
+        None => result,
+        Some(Value::Null) => input,
+        Some(Value::String(p)) => set(input, p, result)?,
+        Some(other) => panic!("bad ResultPath {other}"),
+    };
+    match s.get("OutputPath").and_then(Value::as_str) {
+        Some(p) => get(&after, p).ok_or_else(|| fail("States.Runtime", format!("OutputPath {p} not found"))),
+        None => Ok(after),
+    }
+}
+
+/// `$`, `$.a.b`, `$.a[0]`, `$.a['b']`.
+fn segments(path: &str) -> Vec<Value> {
+    let rest = path.trim_start_matches('$');
+    let mut out = Vec::new();
+    let mut chars = rest.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '.' => {
+                let mut name = String::new();
+                while let Some(&c) = chars.peek() {
+                    if c == '.' || c == '[' {
+                        break;
+                    }
+                    name.push(c);
+                    chars.next();
+                }
+                out.push(json!(name));
+            }
+            '[' => {
+                let mut inner = String::new();
+                for c in chars.by_ref() {
+                    if c == ']' {
+                        break;
+                    }
+                    inner.push(c);
+                }
+                if let Ok(i) = inner.parse::<usize>() {
+                    out.push(json!(i));
+                } else {
+                    out.push(json!(inner.trim_matches('\'')));
+                }
+            }
+            _ => panic!("bad path {path}"),
+        }
+    }
+    out
+}
+
+pub fn get(v: &Value, path: &str) -> Option<Value> {
+    let mut cur = v;
+    for seg in segments(path) {
+        cur = match seg {
+            Value::String(k) => cur.as_object()?.get(&k)?,
+            Value::Number(i) => cur.as_array()?.get(i.as_u64()? as usize)?,
+            _ => return None,
+        };
+    }
+    Some(cur.clone())
+}
+
+fn set(mut root: Value, path: &str, value: Value) -> Result<Value, Failure> {
+    let segs = segments(path);
+    if segs.is_empty() {
+        return Ok(value);
+    }
+    let mut cur = &mut root;
+    for (k, seg) in segs.iter().enumerate() {
+        let key = seg.as_str().expect("ResultPath uses names");
+        if !cur.is_object() {
+            return Err(fail("States.Runtime", format!("ResultPath {path}: not an object")));
+        }
+        let obj = cur.as_object_mut().unwrap();
+        if k + 1 == segs.len() {
+            obj.insert(key.to_owned(), value);
+            break;
+        }
+        cur = obj.entry(key.to_owned()).or_insert_with(|| Value::Object(Map::new()));
+    }
+    Ok(root)
+}
+
+fn params(p: &Value, input: &Value, ctx: &Value) -> Result<Value, Failure> {
+    match p {
+        Value::Object(m) => {
+            let mut out = Map::new();
+            for (k, v) in m {
+                if let Some(stripped) = k.strip_suffix(".$") {
+                    out.insert(stripped.to_owned(), expr(v.as_str().unwrap(), input, ctx)?);
+                } else {
+                    out.insert(k.clone(), params(v, input, ctx)?);
+                }
+            }
+            Ok(Value::Object(out))
+        }
+        other => Ok(other.clone()),
+    }
+}
+
+fn expr(e: &str, input: &Value, ctx: &Value) -> Result<Value, Failure> {
+    let e = e.trim();
+    if let Some(rest) = e.strip_prefix("$$") {
+        return get(ctx, &format!("${rest}")).ok_or_else(|| fail("States.Runtime", format!("{e} not found")));
+    }
+    if e.starts_with('$') {
+        return get(input, e).ok_or_else(|| fail("States.Runtime", format!("The JSONPath '{e}' could not be found")));
+    }
+    if let Some(args) = e.strip_prefix("States.JsonMerge(").and_then(|r| r.strip_suffix(')')) {
+        let parts = split_args(args);
+        let a = expr(&parts[0], input, ctx)?;
+        let b = expr(&parts[1], input, ctx)?;
+        let (Value::Object(mut a), Value::Object(b)) = (a, b) else {
+            return Err(fail("States.IntrinsicFailure", "JsonMerge needs objects"));
+        };
+        a.extend(b);
+        return Ok(Value::Object(a));
+    }
+    if let Some(args) = e.strip_prefix("States.ArrayLength(").and_then(|r| r.strip_suffix(')')) {
+        let v = expr(args, input, ctx)?;
+        return Ok(json!(v.as_array().map(Vec::len).unwrap_or(0)));
+    }
+    if let Some(args) = e.strip_prefix("States.JsonToString(").and_then(|r| r.strip_suffix(')')) {
+        return Ok(json!(expr(args, input, ctx)?.to_string()));
+    }
+    if let Some(args) = e.strip_prefix("States.Format(").and_then(|r| r.strip_suffix(')')) {
+        let parts = split_args(args);
+        let template = parts[0].trim_matches('\'').replace("\\'", "'");
+        let mut out = String::new();
+        let mut values = parts[1..].iter();
+        let mut rest = template.as_str();
+        while let Some(i) = rest.find("{}") {
+            out.push_str(&rest[..i]);
+            let v = expr(values.next().unwrap(), input, ctx)?;
+            match v {
+                Value::String(s) => out.push_str(&s),
+                other => out.push_str(&other.to_string()),
+            }
+            rest = &rest[i + 2..];
+        }
+        out.push_str(rest);
+        return Ok(json!(out));
+    }
+    if e.starts_with('\'') {
+        return Ok(json!(e.trim_matches('\'')));
+    }
+    if e == "false" || e == "true" {
+        return Ok(json!(e == "true"));
+    }
+    panic!("unsupported expression {e}")
+}
+
+fn split_args(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut depth = 0;
+    let mut quote = false;
+    let mut cur = String::new();
+    let mut prev = ' ';
+    for c in s.chars() {
+        match c {
+            '\'' if prev != '\\' => quote = !quote,
+            '(' if !quote => depth += 1,
+            ')' if !quote => depth -= 1,
+            ',' if !quote && depth == 0 => {
+                out.push(cur.trim().to_owned());
+                cur.clear();
+                prev = c;
+                continue;
+            }
+            _ => {}
+        }
+        cur.push(c);
+        prev = c;
+    }
+    out.push(cur.trim().to_owned());
+    out
+}
+
+fn choice(rule: &Value, input: &Value) -> Result<bool, Failure> {
+    if let Some(all) = rule.get("And") {
+        for r in all.as_array().unwrap() {
+            if !choice(r, input)? {
+                return Ok(false);
+            }
+        }
+        return Ok(true);
+    }
+    if let Some(any) = rule.get("Or") {
+        for r in any.as_array().unwrap() {
+            if choice(r, input)? {
+                return Ok(true);
+            }
+        }
+        return Ok(false);
+    }
+    if let Some(inner) = rule.get("Not") {
+        return Ok(!choice(inner, input)?);
+    }
+    let var = rule["Variable"].as_str().unwrap();
+    let value = get(input, var);
+    if let Some(expected) = rule.get("IsPresent") {
+        return Ok(value.is_some() == expected.as_bool().unwrap());
+    }
+    let value = value.ok_or_else(|| fail("States.Runtime", format!("Invalid path '{var}': the choice state's condition path references an invalid value.")))?;
+    let (op, operand) = rule
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(k, _)| *k != "Variable" && *k != "Next")
+        .unwrap();
+    Ok(match op.as_str() {
+        "IsBoolean" => value.is_boolean() == operand.as_bool().unwrap(),
+        "IsString" => value.is_string() == operand.as_bool().unwrap(),
+        "IsNumeric" => value.is_number() == operand.as_bool().unwrap(),
+        "IsNull" => value.is_null() == operand.as_bool().unwrap(),
+        "BooleanEquals" => value.as_bool() == operand.as_bool(),
+        "StringEquals" => value.as_str() == operand.as_str(),
+        "NumericEquals" => value.as_f64() == operand.as_f64(),
+        "NumericGreaterThan" => value.as_f64() > operand.as_f64(),
+        "NumericGreaterThanEquals" => value.as_f64() >= operand.as_f64(),
+        "NumericLessThan" => value.as_f64() < operand.as_f64(),
+        other => panic!("unsupported choice operator {other}"),
+    })
+}
+
+/// Which nodes run under the workflow semantics, given which port each branching node takes
+/// (`port_of`), for graphs without loops.
+pub fn reference(wf: &Workflow, port_of: &dyn Fn(&str) -> String, branching: &dyn Fn(&str) -> bool) -> BTreeSet<String> {
+    let mut ran: BTreeSet<String> = BTreeSet::new();
+    // Node order in the file is topological in the generated tests.
+    for node in &wf.nodes {
+        let incoming: Vec<_> = wf.edges.iter().filter(|e| e.to == node.id).collect();
+        let active = incoming.is_empty()
+            || incoming.iter().any(|e| {
+                ran.contains(&e.from) && (!branching(&e.from) || port_of(&e.from) == e.from_port)
+            });
+        if active {
+            ran.insert(node.id.clone());
+        }
+    }
+    ran
+}
