@@ -185,7 +185,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             });
             match out {
                 Some(dir) => {
-                    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+                    std::fs::create_dir_all(&dir)
+                        .with_context(|| format!("creating {}", dir.display()))?;
                     let asl = dir.join(format!("{}.asl.json", wf.id));
                     let meta = dir.join(format!("{}.compile.json", wf.id));
                     std::fs::write(&asl, compiled.definition_json() + "\n")
@@ -240,7 +241,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Schema => {
-            println!("{}", serde_json::to_string_pretty(&cm_model::workflow_json_schema())?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&cm_model::workflow_json_schema())?
+            );
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -251,8 +255,12 @@ fn parse_failure(file: &Path, e: &cm_model::ParseError, format: Format) -> ExitC
         Format::Human => eprintln!("{}: error[{}] {e}", file.display(), e.code()),
         Format::Json => {
             let (line, column, path) = match e {
-                cm_model::ParseError::Syntax { line, column, .. } => (*line, *column, String::new()),
-                cm_model::ParseError::Shape { path, line, column, .. } => (*line, *column, path.clone()),
+                cm_model::ParseError::Syntax { line, column, .. } => {
+                    (*line, *column, String::new())
+                }
+                cm_model::ParseError::Shape {
+                    path, line, column, ..
+                } => (*line, *column, path.clone()),
                 cm_model::ParseError::TooLarge { .. } => (0, 0, String::new()),
             };
             let doc = json!({
@@ -275,7 +283,10 @@ fn parse_failure(file: &Path, e: &cm_model::ParseError, format: Format) -> ExitC
 }
 
 fn print_findings(file: &Path, findings: &[Finding], format: Format) {
-    let errors = findings.iter().filter(|f| f.severity == Severity::Error).count();
+    let errors = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .count();
     let warnings = findings.len() - errors;
     match format {
         Format::Human => {

@@ -93,6 +93,10 @@ struct Gen {
     /// sink of an inner body as a sink of the outer body too (`foreach.ambiguous_result`),
     /// so an inner loop could only be the very last piece of the outer body.
     in_loop: bool,
+    /// Upper bound of a piece's size (small workflows get small pieces).
+    max_piece: usize,
+    /// Top-level pieces emitted so far (top-level shapes go round-robin for variety).
+    top_pieces: usize,
 }
 
 impl Gen {
@@ -119,8 +123,9 @@ impl Gen {
     fn simple(&mut self, at: &Attach) -> String {
         let input = at.input.clone();
         let id = match self.rng.range(0, 9) {
-            // ~40 % HTTP tasks (node-runner Lambda invokes, the heaviest states).
-            0..=3 => {
+            // ~30 % HTTP tasks (node-runner Lambda invokes, the heaviest states; more would push
+            // 1,000 nodes past the 1 MB definition limit).
+            0..=2 => {
                 let config = if self.rng.chance(50) {
                     json!({"url": format!("https://api.example.com/items/{{{{ {input}.id }}}}")})
                 } else {
@@ -134,7 +139,7 @@ impl Gen {
                 };
                 self.add("http", "action.http", config)
             }
-            // ~60 % native Pass states.
+            // ~70 % native Pass states.
             _ => self.add(
                 "set",
                 "transform.set",
@@ -149,11 +154,11 @@ impl Gen {
         id
     }
 
-    /// A join node reading several upstream nodes, connected from each of `preds`.
+    /// A join node reading upstream values (JSONPaths), connected from each of `preds`.
     fn join(&mut self, preds: &[Attach], read: &[String]) -> String {
         let mut fields = serde_json::Map::new();
         for (k, r) in read.iter().take(4).enumerate() {
-            fields.insert(format!("in{k}"), json!(format!("{{{{ $.nodes.{r}.output }}}}")));
+            fields.insert(format!("in{k}"), json!(format!("{{{{ {r} }}}}")));
         }
         let id = self.add("join", "transform.set", json!({ "fields": fields }));
         for p in preds {
@@ -179,25 +184,43 @@ impl Gen {
 
     /// One shape using at most `budget` nodes; returns (exit node, nodes used).
     fn shape(&mut self, at: Attach, budget: usize, depth: usize) -> (String, usize) {
-        let shape = loop {
-            let s = match self.rng.range(0, 99) {
-                0..=29 => Shape::Seq,
-                30..=49 => Shape::Diamond,
-                50..=62 => Shape::N,
-                63..=84 => Shape::If,
-                // Loops cost history events per item: keep them a minority.
-                _ if !self.in_loop => Shape::ForEach,
-                _ => Shape::Seq,
-            };
-            // Deeply nested pieces stay small.
-            let s = if depth >= 3 { Shape::Seq } else { s };
-            if s.min_size() <= budget {
-                break s;
+        const ORDER: [Shape; 5] = [
+            Shape::If,
+            Shape::ForEach,
+            Shape::N,
+            Shape::Diamond,
+            Shape::Seq,
+        ];
+        let shape = if depth == 0 {
+            // Round-robin at the top level, so that even small workflows mix shapes.
+            let k = self.top_pieces;
+            self.top_pieces += 1;
+            (0..ORDER.len())
+                .map(|i| ORDER[(k + i) % ORDER.len()])
+                .find(|s| s.min_size() <= budget)
+                .unwrap_or(Shape::Seq)
+        } else {
+            loop {
+                let s = match self.rng.range(0, 99) {
+                    0..=29 => Shape::Seq,
+                    30..=49 => Shape::Diamond,
+                    50..=62 => Shape::N,
+                    63..=84 => Shape::If,
+                    // Loops cost history events per item: keep them a minority.
+                    _ if !self.in_loop => Shape::ForEach,
+                    _ => Shape::Seq,
+                };
+                // Deeply nested pieces stay small.
+                let s = if depth >= 3 { Shape::Seq } else { s };
+                if s.min_size() <= budget {
+                    break s;
+                }
             }
         };
+        let cap = |s: Shape| budget.min(self.max_piece.max(s.min_size()));
         match shape {
             Shape::Seq => {
-                let len = self.rng.range(1, budget.min(4));
+                let len = self.rng.range(1, cap(Shape::Seq).min(4));
                 let mut at = at;
                 let mut last = String::new();
                 for _ in 0..len {
@@ -208,7 +231,7 @@ impl Gen {
             }
             Shape::Diamond => {
                 // Fan-out into 2..=4 branches (each a sub-chain), fan-in into a join.
-                let size = self.rng.range(3, budget.min(12));
+                let size = self.rng.range(3, cap(Shape::Diamond));
                 let inner = size - 1;
                 let width = self.rng.range(2, inner.min(4));
                 let mut shares = vec![1; width];
@@ -225,7 +248,8 @@ impl Gen {
                     // A transitive edge entry → join next to the branches.
                     preds.push(at.clone());
                 }
-                (self.join(&preds, &exits), size)
+                let read: Vec<String> = preds.iter().map(|p| p.input.clone()).collect();
+                (self.join(&preds, &read), size)
             }
             Shape::N => {
                 // entry → a, entry → b; a → c, a → d, b → d; c, d → join.
@@ -234,20 +258,23 @@ impl Gen {
                 let c = self.simple(&Attach::after(&a));
                 let d = self.simple(&Attach::after(&a));
                 self.edges.push(Edge::new(b.clone(), d.clone()));
-                let j = self.join(&[Attach::after(&c), Attach::after(&d)], &[c.clone(), d.clone(), b]);
+                let j = self.join(
+                    &[Attach::after(&c), Attach::after(&d)],
+                    &[&c, &d, &b].map(|x| Attach::after(x).input),
+                );
                 (j, 5)
             }
             Shape::If => {
                 // condition → true branch, false branch (or straight to the join) → join.
-                let size = self.rng.range(3, budget.min(14));
+                let size = self.rng.range(3, cap(Shape::If));
                 let field = format!("{}.x", at.input);
                 let config = if self.rng.chance(50) {
-                        json!({"rules": [{"field": field, "op": "gt", "value": 1}]})
-                    } else {
-                        json!({"match": "any", "rules": [
-                            {"field": field, "op": "gt", "value": 1},
-                            {"field": format!("{}.name", at.input), "op": "startsWith", "value": "vip"}
-                        ]})
+                    json!({"rules": [{"field": field, "op": "gt", "value": 1}]})
+                } else {
+                    json!({"match": "any", "rules": [
+                        {"field": field, "op": "gt", "value": 1},
+                        {"field": format!("{}.name", at.input), "op": "startsWith", "value": "vip"}
+                    ]})
                 };
                 let cond = self.add("if", "condition.if", config);
                 self.connect(&at, &cond);
@@ -258,7 +285,8 @@ impl Gen {
                 } else {
                     (inner, 0)
                 };
-                let read = Attach::after(&cond).input;
+                // Conditions have no output: nodes behind one read what the condition read.
+                let read = at.input.clone();
                 let t = self.chain(
                     Attach {
                         from: cond.clone(),
@@ -280,11 +308,12 @@ impl Gen {
                 } else {
                     preds.push(false_at);
                 }
-                (self.join(&preds, &[cond]), size)
+                let j = self.join(&preds, std::slice::from_ref(&at.input));
+                (j, size)
             }
             Shape::ForEach => {
                 // for-each (items from the entry) —each→ small body (one sink) ; —done→ after.
-                let size = self.rng.range(3, budget.min(8));
+                let size = self.rng.range(3, cap(Shape::ForEach).min(8));
                 let fe = self.add(
                     "each",
                     "flow.foreach",
@@ -321,6 +350,8 @@ fn generate(n: usize, seed: u64) -> Workflow {
         nodes: Vec::new(),
         edges: Vec::new(),
         in_loop: false,
+        max_piece: (n / 3).clamp(3, 14),
+        top_pieces: 0,
     };
     let start = g.add("start", "trigger.manual", json!({}));
     g.chain(Attach::after(&start), n - 1, 0);
@@ -358,7 +389,10 @@ fn cases(registry: &Registry) -> Vec<Case> {
                 .filter(|f| f.is_error())
                 .map(ToString::to_string)
                 .collect();
-            assert!(errors.is_empty(), "generated workflow of {n} nodes is invalid: {errors:#?}");
+            assert!(
+                errors.is_empty(),
+                "generated workflow of {n} nodes is invalid: {errors:#?}"
+            );
             let compiled = match compile(&wf, registry, &CompileOptions::default()) {
                 Ok(c) => c,
                 Err(e) => panic!("generated workflow of {n} nodes does not compile: {e}"),
@@ -398,9 +432,13 @@ fn benches(c: &mut Criterion) {
     let mut group = c.benchmark_group("parse");
     for case in &cases {
         group.throughput(Throughput::Bytes(case.json.len() as u64));
-        group.bench_with_input(BenchmarkId::from_parameter(case.n), &case.json, |b, json| {
-            b.iter(|| cm_model::from_json_str(black_box(json)).expect("parses"));
-        });
+        group.bench_with_input(
+            BenchmarkId::from_parameter(case.n),
+            &case.json,
+            |b, json| {
+                b.iter(|| cm_model::from_json_str(black_box(json)).expect("parses"));
+            },
+        );
     }
     group.finish();
 

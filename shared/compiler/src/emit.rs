@@ -1,11 +1,11 @@
 //! Emission: plan blocks → ASL states (JSONPath mode).
 
 use crate::graph::Graph;
-use crate::plan::{Block, Lit, Planner};
+use crate::plan::{Block, Fact, Planner};
 use crate::{CompileOptions, StateRef, StateRole, rules, template};
 use cm_registry::{Execution, NativeState, ServiceIntegration};
 use serde_json::{Map, Value, json};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 pub(crate) type States = Map<String, Value>;
 
@@ -23,7 +23,7 @@ struct Exit {
 }
 
 /// Worst-case cost of a fragment, for limits and the execution type choice.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Cost {
     /// History events (one attempt per task).
     pub events: u64,
@@ -89,7 +89,7 @@ pub(crate) struct Emitter<'a, 'w> {
 
 #[derive(Clone)]
 struct Ctx {
-    known: BTreeSet<Lit>,
+    known: Vec<Fact>,
     /// Extra top-level keys of the run document in this scope (`item`, `index` in loops).
     in_loop: bool,
 }
@@ -123,7 +123,7 @@ impl<'a, 'w> Emitter<'a, 'w> {
     pub fn emit_top(&mut self) -> (String, States, Cost) {
         let mut states = States::new();
         let ctx = Ctx {
-            known: BTreeSet::new(),
+            known: Vec::new(),
             in_loop: false,
         };
         let top = &self.scopes.top;
@@ -200,7 +200,7 @@ impl<'a, 'w> Emitter<'a, 'w> {
             Block::Seq(items) => {
                 let mut first: Option<Frag> = None;
                 let mut exits: Vec<Exit> = Vec::new();
-                let mut cost = Cost::default();
+                let mut cost = Cost::events(0);
                 let mut i = 0;
                 while i < items.len() {
                     let frag = match (&items[i], items.get(i + 1)) {
@@ -227,7 +227,11 @@ impl<'a, 'w> Emitter<'a, 'w> {
             }
             Block::Par(branches) => self.parallel(branches, states, ctx),
             Block::Dispatch { cond, arms } => {
-                let name = self.name(&format!("{}.dispatch", self.g.id(*cond)), Some(*cond), StateRole::Dispatch);
+                let name = self.name(
+                    &format!("{}.dispatch", self.g.id(*cond)),
+                    Some(*cond),
+                    StateRole::Dispatch,
+                );
                 states.insert(name.clone(), json!({"Type": "Choice", "Choices": []}));
                 let mut exits = vec![Exit {
                     state: name.clone(),
@@ -235,13 +239,15 @@ impl<'a, 'w> Emitter<'a, 'w> {
                 }];
                 let mut worst = Cost::events(0);
                 let mut choices = Vec::new();
-                for (port, arm) in arms {
+                for (ports, arm) in arms {
                     let mut arm_ctx = ctx.clone();
-                    arm_ctx.known.insert((*cond, port.clone()));
+                    arm_ctx.known.push((*cond, ports.clone()));
                     let frag = self.block(arm, states, &arm_ctx);
-                    let mut rule = port_rule(self.g.id(*cond), Some(port));
-                    rule["Next"] = json!(frag.entry);
-                    choices.push(rule);
+                    for port in ports {
+                        let mut rule = port_rule(self.g.id(*cond), Some(port));
+                        rule["Next"] = json!(frag.entry);
+                        choices.push(rule);
+                    }
                     exits.extend(frag.exits);
                     worst = worst.max(frag.cost);
                 }
@@ -257,7 +263,11 @@ impl<'a, 'w> Emitter<'a, 'w> {
 
     fn parallel(&mut self, branches: &[Block], states: &mut States, ctx: &Ctx) -> Frag {
         self.counter += 1;
-        let name = self.name(&format!("parallel.{}", self.counter), None, StateRole::Parallel);
+        let name = self.name(
+            &format!("parallel.{}", self.counter),
+            None,
+            StateRole::Parallel,
+        );
         let mut asl_branches = Vec::new();
         let mut cost = Cost::events(4);
         let mut slowest = Cost::events(0);
@@ -327,15 +337,28 @@ impl<'a, 'w> Emitter<'a, 'w> {
     fn native_choice(&self, v: usize) -> Option<Vec<(String, Value)>> {
         let node = &self.g.wf.nodes[v];
         match (self.g.execution(v)?, self.g.type_id(v)) {
-            (Execution::Native { state: NativeState::Choice }, "condition.if") => {
-                Some(vec![("true".into(), rules::lower_group(&node.config)?)])
-            }
-            (Execution::Native { state: NativeState::Choice }, "condition.switch") => node
+            (
+                Execution::Native {
+                    state: NativeState::Choice,
+                },
+                "condition.if",
+            ) => Some(vec![("true".into(), rules::lower_group(&node.config)?)]),
+            (
+                Execution::Native {
+                    state: NativeState::Choice,
+                },
+                "condition.switch",
+            ) => node
                 .config
                 .get("cases")?
                 .as_array()?
                 .iter()
-                .map(|case| Some((case.get("port")?.as_str()?.to_owned(), rules::lower_group(case)?)))
+                .map(|case| {
+                    Some((
+                        case.get("port")?.as_str()?.to_owned(),
+                        rules::lower_group(case)?,
+                    ))
+                })
                 .collect(),
             _ => None,
         }
@@ -343,10 +366,17 @@ impl<'a, 'w> Emitter<'a, 'w> {
 
     /// Emits one node, with its guard if needed. `arms`: fuse a following dispatch on this
     /// (native condition) node's ports.
-    fn node(&mut self, v: usize, states: &mut States, ctx: &Ctx, arms: Option<&Vec<(String, Block)>>) -> Frag {
+    fn node(
+        &mut self,
+        v: usize,
+        states: &mut States,
+        ctx: &Ctx,
+        arms: Option<&Vec<(Vec<String>, Block)>>,
+    ) -> Frag {
         let guarded = !self.planner.implied(v, &ctx.known);
         let id = self.g.id(v);
-        let guard_name = guarded.then(|| self.name(&format!("{id}.guard"), Some(v), StateRole::Guard));
+        let guard_name =
+            guarded.then(|| self.name(&format!("{id}.guard"), Some(v), StateRole::Guard));
         if let Some(g) = &guard_name {
             // Insert now so that the guard precedes the node in the listing.
             states.insert(g.clone(), Value::Null);
@@ -424,7 +454,13 @@ impl<'a, 'w> Emitter<'a, 'w> {
         None
     }
 
-    fn node_body(&mut self, v: usize, states: &mut States, ctx: &Ctx, arms: Option<&Vec<(String, Block)>>) -> Frag {
+    fn node_body(
+        &mut self,
+        v: usize,
+        states: &mut States,
+        ctx: &Ctx,
+        arms: Option<&Vec<(Vec<String>, Block)>>,
+    ) -> Frag {
         let node = &self.g.wf.nodes[v];
         let id = node.id.as_str();
         let result_path = format!("$.nodes.{id}");
@@ -455,7 +491,12 @@ impl<'a, 'w> Emitter<'a, 'w> {
                 );
                 next_frag(name, Cost::events(2))
             }
-            (Execution::Native { state: NativeState::Pass }, "transform.set") => {
+            (
+                Execution::Native {
+                    state: NativeState::Pass,
+                },
+                "transform.set",
+            ) => {
                 let fields = node.config.get("fields").cloned().unwrap_or(json!({}));
                 let mut params = Map::new();
                 insert_lowered(&mut params, "output", &fields);
@@ -467,31 +508,52 @@ impl<'a, 'w> Emitter<'a, 'w> {
                 );
                 next_frag(name, Cost::events(2))
             }
-            (Execution::Native { state: NativeState::Choice }, _) => match self.native_choice(v) {
+            (
+                Execution::Native {
+                    state: NativeState::Choice,
+                },
+                _,
+            ) => match self.native_choice(v) {
                 Some(choices) => self.choice(v, choices, states, ctx, arms),
                 None => self.runner_task(v, states, ctx, None),
             },
-            (Execution::Native { state: NativeState::Wait }, _) => self.wait(v, states),
-            (Execution::Native { state: NativeState::Map }, _) => self.map(v, states, ctx),
-            (Execution::Native { state: NativeState::Pass }, _) => self.runner_task(v, states, ctx, None),
+            (
+                Execution::Native {
+                    state: NativeState::Wait,
+                },
+                _,
+            ) => self.wait(v, states),
+            (
+                Execution::Native {
+                    state: NativeState::Map,
+                },
+                _,
+            ) => self.map(v, states, ctx),
+            (
+                Execution::Native {
+                    state: NativeState::Pass,
+                },
+                _,
+            ) => self.runner_task(v, states, ctx, None),
             (Execution::Service { integration }, _) => self.service(v, integration, states, ctx),
-            (Execution::NodeRunner { callback }, "transform.merge") if !callback => match native_merge(&node.config) {
-                Some(expr) => {
-                    let name = self.name(id, Some(v), StateRole::Node);
-                    states.insert(
+            (Execution::NodeRunner { callback }, "transform.merge") if !callback => {
+                match native_merge(&node.config) {
+                    Some(expr) => {
+                        let name = self.name(id, Some(v), StateRole::Node);
+                        states.insert(
                         name.clone(),
                         json!({"Type": "Pass", "Parameters": {"output.$": expr, "port": "out"}, "ResultPath": result_path}),
                     );
-                    next_frag(name, Cost::events(2))
+                        next_frag(name, Cost::events(2))
+                    }
+                    None => self.runner_task(v, states, ctx, None),
                 }
-                None => self.runner_task(v, states, ctx, None),
-            },
+            }
             (Execution::NodeRunner { .. }, _) => self.runner_task(v, states, ctx, None),
             (Execution::Plugin { executor }, _) => {
-                let function = executor
-                    .lambda_arn
-                    .clone()
-                    .unwrap_or_else(|| format!("{}{}", crate::PLUGIN_FUNCTION_PREFIX, node.node_type));
+                let function = executor.lambda_arn.clone().unwrap_or_else(|| {
+                    format!("{}{}", crate::PLUGIN_FUNCTION_PREFIX, node.node_type)
+                });
                 self.runner_task(v, states, ctx, Some(function))
             }
         }
@@ -503,11 +565,15 @@ impl<'a, 'w> Emitter<'a, 'w> {
         choices: Vec<(String, Value)>,
         states: &mut States,
         ctx: &Ctx,
-        arms: Option<&Vec<(String, Block)>>,
+        arms: Option<&Vec<(Vec<String>, Block)>>,
     ) -> Frag {
         let id = self.g.id(v);
         let name = self.name(id, Some(v), StateRole::Node);
-        let default_port = if self.g.type_id(v) == "condition.if" { "false" } else { "default" };
+        let default_port = if self.g.type_id(v) == "condition.if" {
+            "false"
+        } else {
+            "default"
+        };
         states.insert(name.clone(), Value::Null);
         let mut ports: Vec<String> = choices.iter().map(|(p, _)| p.clone()).collect();
         ports.push(default_port.to_owned());
@@ -530,29 +596,39 @@ impl<'a, 'w> Emitter<'a, 'w> {
                 rule
             })
             .collect();
-        states[&name] = json!({"Type": "Choice", "Choices": rules, "Default": port_states[default_port]});
+        states[&name] =
+            json!({"Type": "Choice", "Choices": rules, "Default": port_states[default_port]});
         let mut exits = Vec::new();
         let mut worst = Cost::events(0);
-        let mut emitted: HashSet<&String> = HashSet::new();
+        let mut unreached: Vec<&String> = Vec::new();
+        let mut seen: HashSet<&String> = HashSet::new();
         for port in &ports {
-            if !emitted.insert(port) {
-                continue;
+            if seen.insert(port) && !arms.is_some_and(|a| a.iter().any(|(ps, _)| ps.contains(port)))
+            {
+                unreached.push(port);
             }
-            let ps = port_states[port].clone();
-            match arms.and_then(|a| a.iter().find(|(p, _)| p == port)) {
-                Some((_, arm)) => {
-                    let mut arm_ctx = ctx.clone();
-                    arm_ctx.known.insert((v, port.clone()));
-                    let frag = self.block(arm, states, &arm_ctx);
-                    Self::connect(states, &[Exit { state: ps, slot: Slot::Next }], &frag.entry);
-                    exits.extend(frag.exits);
-                    worst = worst.max(frag.cost);
-                }
-                None => exits.push(Exit {
-                    state: ps,
+        }
+        for (arm_ports, arm) in arms.into_iter().flatten() {
+            let mut arm_ctx = ctx.clone();
+            arm_ctx.known.push((v, arm_ports.clone()));
+            let frag = self.block(arm, states, &arm_ctx);
+            let entries: Vec<Exit> = arm_ports
+                .iter()
+                .filter_map(|p| port_states.get(p))
+                .map(|ps| Exit {
+                    state: ps.clone(),
                     slot: Slot::Next,
-                }),
-            }
+                })
+                .collect();
+            Self::connect(states, &entries, &frag.entry);
+            exits.extend(frag.exits);
+            worst = worst.max(frag.cost);
+        }
+        for port in unreached {
+            exits.push(Exit {
+                state: port_states[port].clone(),
+                slot: Slot::Next,
+            });
         }
         Frag {
             entry: name,
@@ -575,7 +651,10 @@ impl<'a, 'w> Emitter<'a, 'w> {
                 seconds = n.as_f64();
             }
             (Some(Value::String(s)), _) => {
-                state.insert("SecondsPath".into(), json!(template::pure_path(s).unwrap_or_default()));
+                state.insert(
+                    "SecondsPath".into(),
+                    json!(template::pure_path(s).unwrap_or_default()),
+                );
             }
             (_, Some(Value::String(s))) => match template::pure_path(s) {
                 Some(p) => {
@@ -614,7 +693,7 @@ impl<'a, 'w> Emitter<'a, 'w> {
         let (body_block, sink) = self.scopes.bodies[&v].clone();
         let mut sub = States::new();
         let body_ctx = Ctx {
-            known: BTreeSet::new(),
+            known: Vec::new(),
             in_loop: true,
         };
         let frag = self.block(&body_block, &mut sub, &body_ctx);
@@ -626,7 +705,11 @@ impl<'a, 'w> Emitter<'a, 'w> {
             .and_then(Value::as_str)
             .and_then(template::pure_path)
             .unwrap_or_else(|| "$.item".into());
-        let concurrency = node.config.get("maxConcurrency").and_then(Value::as_u64).unwrap_or(10);
+        let concurrency = node
+            .config
+            .get("maxConcurrency")
+            .and_then(Value::as_u64)
+            .unwrap_or(10);
         let mut state = json!({
             "Type": "Map",
             "ItemsPath": items,
@@ -664,14 +747,23 @@ impl<'a, 'w> Emitter<'a, 'w> {
         }
     }
 
-    fn service(&mut self, v: usize, integration: ServiceIntegration, states: &mut States, ctx: &Ctx) -> Frag {
+    fn service(
+        &mut self,
+        v: usize,
+        integration: ServiceIntegration,
+        states: &mut States,
+        ctx: &Ctx,
+    ) -> Frag {
         let node = &self.g.wf.nodes[v];
         let id = node.id.as_str();
         let cfg = &node.config;
         let mut prepare: Option<String> = None;
         let (resource, params, selector) = match integration {
             ServiceIntegration::DynamodbPutItem => {
-                let dataset = cfg.get("dataset").and_then(Value::as_str).unwrap_or_default();
+                let dataset = cfg
+                    .get("dataset")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
                 let pk = match &self.opts.dataset_namespace {
                     Some(ns) => format!("{ns}#{dataset}"),
                     None => dataset.to_owned(),
@@ -705,7 +797,9 @@ impl<'a, 'w> Emitter<'a, 'w> {
                     None if ctx.in_loop => {
                         json!({"S.$": format!("States.Format('{{}}#{id}#{{}}', $$.Execution.Name, $.index)")})
                     }
-                    None => json!({"S.$": format!("States.Format('{{}}#{id}', $$.Execution.Name)")}),
+                    None => {
+                        json!({"S.$": format!("States.Format('{{}}#{id}', $$.Execution.Name)")})
+                    }
                 };
                 (
                     "arn:aws:states:::dynamodb:putItem".to_owned(),
@@ -726,10 +820,20 @@ impl<'a, 'w> Emitter<'a, 'w> {
             ServiceIntegration::SqsSendMessage => {
                 let queue = cfg.get("queue").and_then(Value::as_str).unwrap_or_default();
                 let mut params = Map::new();
-                params.insert("QueueUrl".into(), json!(format!("{}{queue}", self.opts.queue_url_prefix)));
-                insert_lowered(&mut params, "MessageBody", cfg.get("message").unwrap_or(&Value::Null));
+                params.insert(
+                    "QueueUrl".into(),
+                    json!(format!("{}{queue}", self.opts.queue_url_prefix)),
+                );
+                insert_lowered(
+                    &mut params,
+                    "MessageBody",
+                    cfg.get("message").unwrap_or(&Value::Null),
+                );
                 if let Some(g) = cfg.get("groupId") {
                     insert_lowered(&mut params, "MessageGroupId", g);
+                }
+                if let Some(d) = cfg.get("deduplicationId") {
+                    insert_lowered(&mut params, "MessageDeduplicationId", d);
                 }
                 if let Some(d) = cfg.get("delaySeconds") {
                     params.insert("DelaySeconds".into(), d.clone());
@@ -742,7 +846,10 @@ impl<'a, 'w> Emitter<'a, 'w> {
             }
             ServiceIntegration::StartExecution => {
                 let wait = cfg.get("wait").and_then(Value::as_bool).unwrap_or(true);
-                let target = cfg.get("workflowId").and_then(Value::as_str).unwrap_or_default();
+                let target = cfg
+                    .get("workflowId")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
                 let mut params = Map::new();
                 params.insert(
                     "StateMachineArn".into(),
@@ -777,7 +884,14 @@ impl<'a, 'w> Emitter<'a, 'w> {
             events: 5 + if prepare.is_some() { 2 } else { 0 },
             seconds: None,
         };
-        let (exits, cost) = self.retry_catch(v, &name, &mut state, states, cost, Some(DEFAULT_SERVICE_SECONDS));
+        let (exits, cost) = self.retry_catch(
+            v,
+            &name,
+            &mut state,
+            states,
+            cost,
+            Some(DEFAULT_SERVICE_SECONDS),
+        );
         states.insert(name.clone(), state);
         if let Some(p) = &prepare {
             states[p]["Next"] = json!(name);
@@ -789,10 +903,19 @@ impl<'a, 'w> Emitter<'a, 'w> {
         }
     }
 
-    fn runner_task(&mut self, v: usize, states: &mut States, ctx: &Ctx, function: Option<String>) -> Frag {
+    fn runner_task(
+        &mut self,
+        v: usize,
+        states: &mut States,
+        ctx: &Ctx,
+        function: Option<String>,
+    ) -> Frag {
         let node = &self.g.wf.nodes[v];
         let id = node.id.as_str();
-        let callback = matches!(self.g.execution(v), Some(Execution::NodeRunner { callback: true }));
+        let callback = matches!(
+            self.g.execution(v),
+            Some(Execution::NodeRunner { callback: true })
+        );
         if callback {
             self.features.callbacks.push(id.to_owned());
         }
@@ -842,9 +965,7 @@ impl<'a, 'w> Emitter<'a, 'w> {
             "ResultSelector": selector,
             "ResultPath": format!("$.nodes.{id}"),
         });
-        if callback
-            && let Some(t) = node.config.get("timeoutSeconds").and_then(Value::as_u64)
-        {
+        if callback && let Some(t) = node.config.get("timeoutSeconds").and_then(Value::as_u64) {
             state["TimeoutSeconds"] = json!(t);
         }
         let cost = Cost {
@@ -892,10 +1013,11 @@ impl<'a, 'w> Emitter<'a, 'w> {
             .get("TimeoutSeconds")
             .and_then(Value::as_f64)
             .or(attempt_seconds);
-        let rules = node
-            .retry
-            .clone()
-            .unwrap_or_else(|| descriptor.map(|d| d.default_retry.clone()).unwrap_or_default());
+        let rules = node.retry.clone().unwrap_or_else(|| {
+            descriptor
+                .map(|d| d.default_retry.clone())
+                .unwrap_or_default()
+        });
         let mut retry_delay = 0.0;
         let mut attempts = 1.0;
         if !rules.is_empty() {
@@ -923,19 +1045,17 @@ impl<'a, 'w> Emitter<'a, 'w> {
                 })
                 .collect();
             state["Retry"] = Value::Array(asl);
-            // Worst case: the longest rule's retries, each waiting its capped interval.
+            // Worst case: ASL counts attempts per retrier, so every rule can use up its
+            // retries in turn, each waiting its capped interval.
             for r in &rules {
-                let mut delay = 0.0;
                 let mut interval = f64::from(r.interval_seconds);
                 for _ in 0..r.max_attempts.min(1000) {
-                    let capped = r.max_delay_seconds.map_or(interval, |m| interval.min(f64::from(m)));
-                    delay += capped;
+                    retry_delay += r
+                        .max_delay_seconds
+                        .map_or(interval, |m| interval.min(f64::from(m)));
                     interval *= r.backoff_rate;
                 }
-                if delay > retry_delay {
-                    retry_delay = delay;
-                    attempts = 1.0 + f64::from(r.max_attempts.min(1000));
-                }
+                attempts += f64::from(r.max_attempts.min(1000));
             }
         }
         cost.seconds = match (cost.seconds, per_attempt) {
@@ -1021,7 +1141,11 @@ fn insert_lowered(params: &mut Map<String, Value>, key: &str, value: &Value) {
 
 /// A shallow object merge of plain references, as one intrinsic (None: needs the node-runner).
 fn native_merge(config: &Value) -> Option<String> {
-    if config.get("mode").and_then(Value::as_str).unwrap_or("object") != "object"
+    if config
+        .get("mode")
+        .and_then(Value::as_str)
+        .unwrap_or("object")
+        != "object"
         || config.get("deep").and_then(Value::as_bool).unwrap_or(false)
     {
         return None;
@@ -1036,8 +1160,7 @@ fn native_merge(config: &Value) -> Option<String> {
     if rest.len() > 7 {
         return None;
     }
-    Some(
-        rest.iter()
-            .fold(first.clone(), |acc, p| format!("States.JsonMerge({acc}, {p}, false)")),
-    )
+    Some(rest.iter().fold(first.clone(), |acc, p| {
+        format!("States.JsonMerge({acc}, {p}, false)")
+    }))
 }

@@ -50,7 +50,11 @@ impl Finding {
     }
 
     /// A warning finding at `path`.
-    pub fn warning(code: &'static str, path: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn warning(
+        code: &'static str,
+        path: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Finding {
             severity: Severity::Warning,
             ..Finding::error(code, path, message)
@@ -94,7 +98,16 @@ impl std::fmt::Display for Finding {
         if let Some(e) = self.edge {
             write!(f, " edge #{e}")?;
         }
-        write!(f, " at {}: {}", if self.path.is_empty() { "/" } else { &self.path }, self.message)
+        write!(
+            f,
+            " at {}: {}",
+            if self.path.is_empty() {
+                "/"
+            } else {
+                &self.path
+            },
+            self.message
+        )
     }
 }
 

@@ -70,7 +70,12 @@ impl<'w> Graph<'w> {
         let types: Vec<_> = wf
             .nodes
             .iter()
-            .map(|node| registry.get(&node.node_type, node.type_version).ok().cloned())
+            .map(|node| {
+                registry
+                    .get(&node.node_type, node.type_version)
+                    .ok()
+                    .cloned()
+            })
             .collect();
         let ports = wf
             .nodes
@@ -102,7 +107,9 @@ impl<'w> Graph<'w> {
             ports,
         };
         for (k, e) in wf.edges.iter().enumerate() {
-            if let (Some(&from), Some(&to)) = (g.index.get(e.from.as_str()), g.index.get(e.to.as_str())) {
+            if let (Some(&from), Some(&to)) =
+                (g.index.get(e.from.as_str()), g.index.get(e.to.as_str()))
+            {
                 let idx = g.edges.len();
                 g.edges.push(GEdge {
                     from,

@@ -170,39 +170,23 @@ impl CompileError {
 }
 
 /// Validates and compiles a workflow.
-pub fn compile(wf: &Workflow, registry: &Registry, opts: &CompileOptions) -> Result<Compiled, CompileError> {
+pub fn compile(
+    wf: &Workflow,
+    registry: &Registry,
+    opts: &CompileOptions,
+) -> Result<Compiled, CompileError> {
     let mut findings = validate(wf, registry);
     if findings.iter().any(Finding::is_error) {
         return Err(CompileError::Invalid(findings));
     }
     let g = graph::Graph::new(wf, registry);
-    let mut planner = plan::Planner::new(&g);
 
-    // Scopes: the top level and each for-each body (minus nested bodies).
-    let bodies = g.foreach_bodies();
-    let mut scope_of: Vec<Option<usize>> = vec![None; g.len()];
-    let mut body_size: Vec<usize> = vec![usize::MAX; g.len()];
-    for (f, body) in &bodies {
-        let size = body.iter().filter(|b| **b).count();
-        for (i, &inside) in body.iter().enumerate() {
-            if inside && size < body_size[i] {
-                body_size[i] = size;
-                scope_of[i] = Some(*f);
-            }
-        }
-    }
-    let topo = g.topo_order();
-    let mut members: HashMap<Option<usize>, Vec<usize>> = HashMap::new();
-    for &v in &topo {
-        members.entry(scope_of[v]).or_default().push(v);
-    }
+    let mut planner = plan::Planner::new(&g);
+    let (scope_of, members) = plan::scopes(&g);
     let mut body_plans = HashMap::new();
     let mut top = plan::Block::Seq(vec![]);
-    let mut scope_keys: Vec<Option<usize>> = members.keys().copied().collect();
-    scope_keys.sort();
-    for key in scope_keys {
-        let nodes = &members[&key];
-        let in_scope: Vec<bool> = (0..g.len()).map(|i| scope_of[i] == key).collect();
+    for (key, nodes) in &members {
+        let in_scope: Vec<bool> = (0..g.len()).map(|i| scope_of[i] == *key).collect();
         planner.analyse(nodes, &in_scope);
         let block = planner.decompose(nodes);
         match key {
@@ -213,7 +197,7 @@ pub fn compile(wf: &Workflow, registry: &Registry, opts: &CompileOptions) -> Res
                     .copied()
                     .find(|&v| g.out[v].is_empty())
                     .unwrap_or(nodes[nodes.len() - 1]);
-                body_plans.insert(f, (block, sink));
+                body_plans.insert(*f, (block, sink));
             }
         }
     }
@@ -230,7 +214,10 @@ pub fn compile(wf: &Workflow, registry: &Registry, opts: &CompileOptions) -> Res
     let title = if wf.description.is_empty() {
         format!("ConcertMaster workflow {} v{}", wf.id, wf.version)
     } else {
-        format!("ConcertMaster workflow {} v{}: {}", wf.id, wf.version, wf.description)
+        format!(
+            "ConcertMaster workflow {} v{}: {}",
+            wf.id, wf.version, wf.description
+        )
     };
     definition.insert("Comment".into(), json!(title));
     definition.insert("StartAt".into(), json!(start));
@@ -239,7 +226,9 @@ pub fn compile(wf: &Workflow, registry: &Registry, opts: &CompileOptions) -> Res
         definition.insert("TimeoutSeconds".into(), json!(t));
     }
     let definition = Value::Object(definition);
-    let definition_bytes = serde_json::to_string_pretty(&definition).map(|s| s.len()).unwrap_or(0);
+    let definition_bytes = serde_json::to_string_pretty(&definition)
+        .map(|s| s.len())
+        .unwrap_or(0);
     let state_count = emitter.state_map.len();
 
     if definition_bytes > MAX_DEFINITION_BYTES {
@@ -276,7 +265,10 @@ pub fn compile(wf: &Workflow, registry: &Registry, opts: &CompileOptions) -> Res
             findings.push(Finding::error(
                 "settings.express_incompatible",
                 "/settings/executionType",
-                format!("Express workflows cannot do this: {}; use \"standard\" or \"auto\"", why.join(", ")),
+                format!(
+                    "Express workflows cannot do this: {}; use \"standard\" or \"auto\"",
+                    why.join(", ")
+                ),
             ));
         } else if cost.seconds.is_none_or(|s| s > EXPRESS_MAX_SECONDS) {
             findings.push(Finding::warning(
@@ -315,15 +307,33 @@ fn choose_type(
     seconds: Option<f64>,
 ) -> (ExecutionType, String) {
     match wf.settings.execution_type {
-        ExecutionTypeSetting::Standard => return (ExecutionType::Standard, "set in settings.executionType".into()),
-        ExecutionTypeSetting::Express => return (ExecutionType::Express, "set in settings.executionType".into()),
+        ExecutionTypeSetting::Standard => {
+            return (
+                ExecutionType::Standard,
+                "set in settings.executionType".into(),
+            );
+        }
+        ExecutionTypeSetting::Express => {
+            return (
+                ExecutionType::Express,
+                "set in settings.executionType".into(),
+            );
+        }
         ExecutionTypeSetting::Auto => {}
     }
     if let Some(n) = features.callbacks.first() {
-        return (ExecutionType::Standard, format!("node `{n}` waits for a callback, which Express does not support"));
+        return (
+            ExecutionType::Standard,
+            format!("node `{n}` waits for a callback, which Express does not support"),
+        );
     }
     if let Some(n) = features.sync_children.first() {
-        return (ExecutionType::Standard, format!("node `{n}` waits for a child execution (.sync), which Express does not support"));
+        return (
+            ExecutionType::Standard,
+            format!(
+                "node `{n}` waits for a child execution (.sync), which Express does not support"
+            ),
+        );
     }
     let trigger = (0..g.len())
         .find(|&i| g.category(i) == Some(cm_registry::Category::Trigger))
@@ -332,7 +342,9 @@ fn choose_type(
     if !matches!(trigger, "trigger.webhook" | "trigger.queue") {
         return (
             ExecutionType::Standard,
-            format!("`{trigger}` runs are infrequent and benefit from full execution history and redrive"),
+            format!(
+                "`{trigger}` runs are infrequent and benefit from full execution history and redrive"
+            ),
         );
     }
     match seconds {

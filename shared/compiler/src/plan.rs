@@ -23,6 +23,9 @@ use std::collections::BTreeSet;
 /// A literal: "node `c` took port `p`" (node index, port).
 pub(crate) type Lit = (usize, String);
 
+/// A known fact where code is placed: "node `c` took one of these ports".
+pub(crate) type Fact = (usize, Vec<String>);
+
 /// Activation of a node in disjunctive normal form over literals. `None` = too large to track
 /// (the node then always gets a guard, which is correct, only slower).
 pub(crate) type Dnf = Option<BTreeSet<BTreeSet<Lit>>>;
@@ -36,8 +39,12 @@ pub(crate) enum Block {
     Node(usize),
     Seq(Vec<Block>),
     Par(Vec<Block>),
-    /// Branches guarded by ports of one branching node: (port, block) arms.
-    Dispatch { cond: usize, arms: Vec<(String, Block)> },
+    /// Branches entered only through ports of one branching node: (ports, block) arms, the
+    /// port sets disjoint.
+    Dispatch {
+        cond: usize,
+        arms: Vec<(Vec<String>, Block)>,
+    },
 }
 
 pub(crate) struct Planner<'g, 'w> {
@@ -163,11 +170,32 @@ impl<'g, 'w> Planner<'g, 'w> {
         }
     }
 
-    /// Whether the node's activation is implied by the known literals.
-    pub fn implied(&self, v: usize, known: &BTreeSet<Lit>) -> bool {
-        self.act[v]
-            .as_ref()
-            .is_some_and(|terms| terms.iter().any(|t| t.is_subset(known)))
+    /// Whether the node's activation is implied by what is known where it is placed: each fact
+    /// says "node `c` took one of these ports".
+    pub fn implied(&self, v: usize, facts: &[Fact]) -> bool {
+        let Some(terms) = self.act[v].as_ref() else {
+            return false;
+        };
+        // Every combination of the facts' alternatives must satisfy some term.
+        let combos: usize = facts.iter().map(|(_, ports)| ports.len().max(1)).product();
+        if combos > 256 {
+            return false;
+        }
+        (0..combos).all(|mut k| {
+            let mut lits: BTreeSet<Lit> = BTreeSet::new();
+            for (c, ports) in facts {
+                lits.insert((*c, ports[k % ports.len()].clone()));
+                k /= ports.len();
+            }
+            terms.iter().any(|t| t.is_subset(&lits))
+        })
+    }
+
+    /// Whether, whenever `v` runs, `u` has run before it (u in the same scope, upstream).
+    pub fn always_before(&self, u: usize, v: usize) -> Option<bool> {
+        let tv = self.act[v].as_ref()?;
+        let tu = self.act[u].as_ref()?;
+        Some(tv.iter().all(|t| tu.iter().any(|o| o.is_subset(t))))
     }
 
     /// Plans a convex node set (sorted in any order).
@@ -227,7 +255,8 @@ impl<'g, 'w> Planner<'g, 'w> {
 
     /// Weakly connected components of `s` (each sorted topologically), ordered by first node.
     fn components(&self, s: &[usize], mask: &BitSet) -> Vec<Vec<usize>> {
-        let mut parent: std::collections::HashMap<usize, usize> = s.iter().map(|&v| (v, v)).collect();
+        let mut parent: std::collections::HashMap<usize, usize> =
+            s.iter().map(|&v| (v, v)).collect();
         fn find(p: &mut std::collections::HashMap<usize, usize>, v: usize) -> usize {
             let mut r = v;
             while p[&r] != r {
@@ -252,7 +281,8 @@ impl<'g, 'w> Planner<'g, 'w> {
             }
         }
         let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
-        let mut root_slot: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
+        let mut root_slot: std::collections::HashMap<usize, usize> =
+            std::collections::HashMap::new();
         for &v in s {
             let r = find(&mut parent, v);
             let slot = *root_slot.entry(r).or_insert_with(|| {
@@ -264,43 +294,62 @@ impl<'g, 'w> Planner<'g, 'w> {
         groups.into_iter().map(|(_, g)| g).collect()
     }
 
-    /// A parallel group, or a dispatch when every branch belongs to one port of one node.
+    /// A parallel group, or a dispatch when the branches are entered only through ports of one
+    /// node (branches sharing a port run together, as a parallel group inside their arm).
     fn parallel(&self, branches: Vec<(Block, Vec<usize>)>, _mask: &BitSet) -> Block {
-        if let Some((cond, ports)) = self.dispatch_owner(&branches) {
-            let mut arms: Vec<(String, Vec<Block>)> = Vec::new();
-            for ((block, _), port) in branches.into_iter().zip(ports) {
-                match arms.iter_mut().find(|(p, _)| *p == port) {
-                    Some((_, blocks)) => blocks.push(block),
-                    None => arms.push((port, vec![block])),
+        if let Some((cond, port_sets)) = self.dispatch_owner(&branches) {
+            // Group branches whose port sets overlap.
+            let mut arms: Vec<(BTreeSet<String>, Vec<Block>)> = Vec::new();
+            for ((block, _), ports) in branches.into_iter().zip(port_sets) {
+                let mut merged_ports = ports;
+                let mut merged_blocks = vec![block];
+                let mut k = 0;
+                while k < arms.len() {
+                    if arms[k].0.is_disjoint(&merged_ports) {
+                        k += 1;
+                    } else {
+                        let (p, b) = arms.remove(k);
+                        merged_ports.extend(p);
+                        let mut b = b;
+                        b.append(&mut merged_blocks);
+                        merged_blocks = b;
+                    }
                 }
+                arms.push((merged_ports, merged_blocks));
             }
-            // Arms in the node's port order, for stable output.
+            // Arms and their ports in the node's port order, for stable output.
             let order: Vec<&str> = self.g.ports[cond].iter().map(|p| p.name.as_str()).collect();
-            arms.sort_by_key(|(p, _)| order.iter().position(|o| o == p).unwrap_or(usize::MAX));
-            let arms = arms
+            let rank = |p: &str| order.iter().position(|o| *o == p).unwrap_or(usize::MAX);
+            let mut arms: Vec<(Vec<String>, Block)> = arms
                 .into_iter()
-                .map(|(p, mut blocks)| {
+                .map(|(ports, mut blocks)| {
+                    let mut ports: Vec<String> = ports.into_iter().collect();
+                    ports.sort_by_key(|p| rank(p));
                     let block = if blocks.len() == 1 {
                         blocks.pop().unwrap_or(Block::Seq(vec![]))
                     } else {
                         Block::Par(blocks)
                     };
-                    (p, block)
+                    (ports, block)
                 })
                 .collect();
+            arms.sort_by_key(|(ports, _)| ports.first().map_or(usize::MAX, |p| rank(p)));
             return Block::Dispatch { cond, arms };
         }
         Block::Par(branches.into_iter().map(|(b, _)| b).collect())
     }
 
-    /// If every edge entering every branch from outside comes from the same branching node, and
-    /// each branch is entered through a single port, that node and the port of each branch.
-    fn dispatch_owner(&self, branches: &[(Block, Vec<usize>)]) -> Option<(usize, Vec<String>)> {
+    /// If every edge entering every branch from outside comes from the same in-scope branching
+    /// node, that node and the set of ports through which each branch is entered.
+    fn dispatch_owner(
+        &self,
+        branches: &[(Block, Vec<usize>)],
+    ) -> Option<(usize, Vec<BTreeSet<String>>)> {
         let mut cond: Option<usize> = None;
-        let mut ports = Vec::with_capacity(branches.len());
+        let mut port_sets = Vec::with_capacity(branches.len());
         for (_, nodes) in branches {
             let members: BTreeSet<usize> = nodes.iter().copied().collect();
-            let mut port: Option<&str> = None;
+            let mut ports: BTreeSet<String> = BTreeSet::new();
             for &v in nodes {
                 for &e in &self.g.inc[v] {
                     let edge = &self.g.edges[e];
@@ -313,15 +362,52 @@ impl<'g, 'w> Planner<'g, 'w> {
                     {
                         return None;
                     }
-                    if *port.get_or_insert(&edge.port) != edge.port {
-                        return None;
-                    }
+                    ports.insert(edge.port.clone());
                 }
             }
-            ports.push(port?.to_owned());
+            if ports.is_empty() {
+                return None;
+            }
+            port_sets.push(ports);
         }
-        cond.map(|c| (c, ports))
+        cond.map(|c| (c, port_sets))
     }
+}
+
+/// The scopes of a valid graph: the innermost for-each owning each node (None: top level), and
+/// each scope's nodes in topological order, scopes sorted (top level first).
+pub(crate) type ScopeMembers = Vec<(Option<usize>, Vec<usize>)>;
+
+pub(crate) fn scopes(g: &Graph<'_>) -> (Vec<Option<usize>>, ScopeMembers) {
+    let bodies = g.foreach_bodies();
+    let mut scope_of: Vec<Option<usize>> = vec![None; g.len()];
+    let mut body_size: Vec<usize> = vec![usize::MAX; g.len()];
+    for (f, body) in &bodies {
+        let size = body.iter().filter(|b| **b).count();
+        for (i, &inside) in body.iter().enumerate() {
+            if inside && size < body_size[i] {
+                body_size[i] = size;
+                scope_of[i] = Some(*f);
+            }
+        }
+    }
+    let mut members: std::collections::BTreeMap<Option<usize>, Vec<usize>> =
+        std::collections::BTreeMap::new();
+    for v in g.topo_order() {
+        members.entry(scope_of[v]).or_default().push(v);
+    }
+    (scope_of, members.into_iter().collect())
+}
+
+/// A planner with every scope's activation analysed (for validation checks).
+pub(crate) fn analysed<'g, 'w>(g: &'g Graph<'w>) -> (Planner<'g, 'w>, Vec<Option<usize>>) {
+    let mut planner = Planner::new(g);
+    let (scope_of, members) = scopes(g);
+    for (key, nodes) in &members {
+        let in_scope: Vec<bool> = (0..g.len()).map(|i| scope_of[i] == *key).collect();
+        planner.analyse(nodes, &in_scope);
+    }
+    (planner, scope_of)
 }
 
 fn flatten_seq(items: Vec<Block>) -> Block {

@@ -42,7 +42,11 @@ fn glob_literal(s: &str) -> String {
 
 /// A comparison of a present, correctly typed field.
 fn typed(field: &str, type_test: &str, op: &str, operand: Value) -> Value {
-    and(vec![present(field), var(field, type_test, json!(true)), var(field, op, operand)])
+    and(vec![
+        present(field),
+        var(field, type_test, json!(true)),
+        var(field, op, operand),
+    ])
 }
 
 fn compare(field: &str, op: &str, value: &Value) -> Option<Value> {
@@ -52,16 +56,39 @@ fn compare(field: &str, op: &str, value: &Value) -> Option<Value> {
         Value::Bool(_) if op == "Equals" => ("Boolean", "IsBoolean"),
         _ => return None,
     };
-    Some(typed(field, type_test, &format!("{prefix}{op}"), value.clone()))
+    Some(typed(
+        field,
+        type_test,
+        &format!("{prefix}{op}"),
+        value.clone(),
+    ))
 }
 
 fn compare_path(field: &str, op: &str, other: &str) -> Value {
     let mut variants = vec![
-        and(vec![present(field), present(other), var(field, "IsString", json!(true)), var(other, "IsString", json!(true)), var(field, &format!("String{op}Path"), json!(other))]),
-        and(vec![present(field), present(other), var(field, "IsNumeric", json!(true)), var(other, "IsNumeric", json!(true)), var(field, &format!("Numeric{op}Path"), json!(other))]),
+        and(vec![
+            present(field),
+            present(other),
+            var(field, "IsString", json!(true)),
+            var(other, "IsString", json!(true)),
+            var(field, &format!("String{op}Path"), json!(other)),
+        ]),
+        and(vec![
+            present(field),
+            present(other),
+            var(field, "IsNumeric", json!(true)),
+            var(other, "IsNumeric", json!(true)),
+            var(field, &format!("Numeric{op}Path"), json!(other)),
+        ]),
     ];
     if op == "Equals" {
-        variants.push(and(vec![present(field), present(other), var(field, "IsBoolean", json!(true)), var(other, "IsBoolean", json!(true)), var(field, "BooleanEqualsPath", json!(other))]));
+        variants.push(and(vec![
+            present(field),
+            present(other),
+            var(field, "IsBoolean", json!(true)),
+            var(other, "IsBoolean", json!(true)),
+            var(field, "BooleanEqualsPath", json!(other)),
+        ]));
     }
     or(variants)
 }
@@ -97,19 +124,43 @@ pub fn lower_rule(rule: &Value) -> Option<Value> {
     let string = || value.and_then(Value::as_str);
     Some(match op {
         "equals" => match value {
-            Some(Value::Null) | None => and(vec![present(field), var(field, "IsNull", json!(true))]),
+            Some(Value::Null) | None => {
+                and(vec![present(field), var(field, "IsNull", json!(true))])
+            }
             Some(v) => compare(field, "Equals", v)?,
         },
-        "notEquals" => not(lower_rule(&json!({"field": field, "op": "equals", "value": value}))?),
+        "notEquals" => not(lower_rule(
+            &json!({"field": field, "op": "equals", "value": value}),
+        )?),
         "gt" => compare(field, "GreaterThan", value?)?,
         "gte" => compare(field, "GreaterThanEquals", value?)?,
         "lt" => compare(field, "LessThan", value?)?,
         "lte" => compare(field, "LessThanEquals", value?)?,
         "before" => typed(field, "IsTimestamp", "TimestampLessThan", json!(string()?)),
-        "after" => typed(field, "IsTimestamp", "TimestampGreaterThan", json!(string()?)),
-        "contains" => typed(field, "IsString", "StringMatches", json!(format!("*{}*", glob_literal(string()?)))),
-        "startsWith" => typed(field, "IsString", "StringMatches", json!(format!("{}*", glob_literal(string()?)))),
-        "endsWith" => typed(field, "IsString", "StringMatches", json!(format!("*{}", glob_literal(string()?)))),
+        "after" => typed(
+            field,
+            "IsTimestamp",
+            "TimestampGreaterThan",
+            json!(string()?),
+        ),
+        "contains" => typed(
+            field,
+            "IsString",
+            "StringMatches",
+            json!(format!("*{}*", glob_literal(string()?))),
+        ),
+        "startsWith" => typed(
+            field,
+            "IsString",
+            "StringMatches",
+            json!(format!("{}*", glob_literal(string()?))),
+        ),
+        "endsWith" => typed(
+            field,
+            "IsString",
+            "StringMatches",
+            json!(format!("*{}", glob_literal(string()?))),
+        ),
         "matches" => typed(field, "IsString", "StringMatches", json!(string()?)),
         "exists" => present(field),
         "notExists" => var(field, "IsPresent", json!(false)),
@@ -132,7 +183,10 @@ fn empty(field: &str) -> Value {
     or(vec![
         var(field, "IsPresent", json!(false)),
         var(field, "IsNull", json!(true)),
-        and(vec![var(field, "IsString", json!(true)), var(field, "StringEquals", json!(""))]),
+        and(vec![
+            var(field, "IsString", json!(true)),
+            var(field, "StringEquals", json!("")),
+        ]),
         and(vec![
             var(field, "IsString", json!(false)),
             var(field, "IsNumeric", json!(false)),
@@ -178,7 +232,8 @@ mod tests {
 
     #[test]
     fn string_ops_become_globs_with_escapes() {
-        let r = lower_rule(&json!({"field": "$.s", "op": "contains", "value": "a*b"})).expect("native");
+        let r =
+            lower_rule(&json!({"field": "$.s", "op": "contains", "value": "a*b"})).expect("native");
         assert_eq!(r["And"][2]["StringMatches"], "*a\\*b*");
     }
 
@@ -202,7 +257,8 @@ mod tests {
 
     #[test]
     fn path_comparisons_cover_types() {
-        let r = lower_rule(&json!({"field": "$.a", "op": "equals", "valueField": "$.b"})).expect("native");
+        let r = lower_rule(&json!({"field": "$.a", "op": "equals", "valueField": "$.b"}))
+            .expect("native");
         assert_eq!(r["Or"].as_array().map(Vec::len), Some(3));
     }
 }

@@ -136,7 +136,10 @@ pub fn lower_string(s: &str) -> Result<Option<String>, String> {
     }
     // Format's template is itself an intrinsic string: escape everything but our `{}`s.
     let escaped = intrinsic_string(&format).replace("\\{\\}", "{}");
-    Ok(Some(format!("States.Format({escaped}, {})", args.join(", "))))
+    Ok(Some(format!(
+        "States.Format({escaped}, {})",
+        args.join(", ")
+    )))
 }
 
 fn literal_arg(v: &Value) -> Option<String> {
@@ -176,7 +179,9 @@ fn lower_at(v: &Value, ptr: &str) -> Result<Result<Value, String>, TemplateError
                 if k.ends_with(".$") {
                     return Err(err(
                         &child_ptr,
-                        format!("key `{k}` ends with `.$`, which ASL reserves for paths; use a {{{{ }}}} template instead"),
+                        format!(
+                            "key `{k}` ends with `.$`, which ASL reserves for paths; use a {{{{ }}}} template instead"
+                        ),
                     ));
                 }
                 match lower_at(child, &child_ptr)? {
@@ -202,7 +207,11 @@ fn lower_at(v: &Value, ptr: &str) -> Result<Result<Value, String>, TemplateError
                 if let Some(lit) = literal_arg(item) {
                     args.push(lit);
                 } else if let Value::String(s) = item {
-                    args.push(lower_string(s).map_err(|m| err(&item_ptr, m))?.unwrap_or_default());
+                    args.push(
+                        lower_string(s)
+                            .map_err(|m| err(&item_ptr, m))?
+                            .unwrap_or_default(),
+                    );
                 } else {
                     return Err(err(
                         &item_ptr,
@@ -245,7 +254,11 @@ pub fn expressions(v: &Value, ptr: &str, out: &mut Vec<(String, String)>) {
         }
         Value::Object(m) => {
             for (k, item) in m {
-                expressions(item, &format!("{ptr}/{}", crate::finding::pointer_token(k)), out);
+                expressions(
+                    item,
+                    &format!("{ptr}/{}", crate::finding::pointer_token(k)),
+                    out,
+                );
             }
         }
         _ => {}
@@ -285,7 +298,11 @@ mod tests {
     fn parses_segments() {
         assert_eq!(
             parse("Hi {{ $.a }}!").expect("ok"),
-            vec![Segment::Text("Hi ".into()), Segment::Expr("$.a".into()), Segment::Text("!".into())]
+            vec![
+                Segment::Text("Hi ".into()),
+                Segment::Expr("$.a".into()),
+                Segment::Text("!".into())
+            ]
         );
         assert!(parse("{{ $.a ").is_err());
         assert!(parse("{{ }}").is_err());
@@ -294,7 +311,12 @@ mod tests {
     #[test]
     fn lowers_pure_paths_and_formats() {
         assert_eq!(lower_string("plain").expect("ok"), None);
-        assert_eq!(lower_string("{{ $.nodes.a.output }}").expect("ok").as_deref(), Some("$.nodes.a.output"));
+        assert_eq!(
+            lower_string("{{ $.nodes.a.output }}")
+                .expect("ok")
+                .as_deref(),
+            Some("$.nodes.a.output")
+        );
         assert_eq!(
             lower_string("it's {{ $.a }} {x}").expect("ok").as_deref(),
             Some("States.Format('it\\'s {} \\{x\\}', $.a)")
@@ -323,7 +345,10 @@ mod tests {
 
     #[test]
     fn finds_references() {
-        assert_eq!(referenced_nodes("States.Format('{}', $.nodes.a_1.output, $.nodes['b'].x)"), ["a_1", "b"]);
+        assert_eq!(
+            referenced_nodes("States.Format('{}', $.nodes.a_1.output, $.nodes['b'].x)"),
+            ["a_1", "b"]
+        );
         assert!(referenced_nodes("$.run.executionId").is_empty());
     }
 }

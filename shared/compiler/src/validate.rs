@@ -44,17 +44,27 @@ fn workflow_level(wf: &Workflow, out: &mut Vec<Finding>) {
         out.push(Finding::error(
             "workflow.invalid_id",
             "/id",
-            format!("workflow id `{}` must be 1-64 letters, digits, `-` or `_`", wf.id),
+            format!(
+                "workflow id `{}` must be 1-64 letters, digits, `-` or `_`",
+                wf.id
+            ),
         ));
     }
     if wf.name.trim().is_empty() {
-        out.push(Finding::error("workflow.missing_name", "/name", "the workflow needs a name"));
+        out.push(Finding::error(
+            "workflow.missing_name",
+            "/name",
+            "the workflow needs a name",
+        ));
     }
     if wf.nodes.len() > MAX_NODES {
         out.push(Finding::error(
             "workflow.too_many_nodes",
             "/nodes",
-            format!("{} nodes; the limit is {MAX_NODES}: split the workflow with sub-workflow nodes", wf.nodes.len()),
+            format!(
+                "{} nodes; the limit is {MAX_NODES}: split the workflow with sub-workflow nodes",
+                wf.nodes.len()
+            ),
         ));
     }
     if wf.edges.len() > MAX_EDGES {
@@ -121,7 +131,11 @@ fn nodes(g: &Graph<'_>, registry: &Registry, out: &mut Vec<Finding>) {
                             "node type `{}` has no version {} (available: {})",
                             node.node_type,
                             node.type_version,
-                            available.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
+                            available
+                                .iter()
+                                .map(u32::to_string)
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         ),
                     )
                     .node(&node.id),
@@ -140,7 +154,9 @@ fn nodes(g: &Graph<'_>, registry: &Registry, out: &mut Vec<Finding>) {
                 continue;
             }
         };
-        let config_bytes = serde_json::to_string(&node.config).map(|s| s.len()).unwrap_or(0);
+        let config_bytes = serde_json::to_string(&node.config)
+            .map(|s| s.len())
+            .unwrap_or(0);
         if config_bytes > MAX_CONFIG_BYTES {
             out.push(
                 Finding::error(
@@ -156,7 +172,11 @@ fn nodes(g: &Graph<'_>, registry: &Registry, out: &mut Vec<Finding>) {
                 Finding::error(
                     "node.invalid_config",
                     format!("{path}/config{}", v.pointer),
-                    format!("config{}: {}", if v.pointer.is_empty() { "" } else { &v.pointer }, v.message),
+                    format!(
+                        "config{}: {}",
+                        if v.pointer.is_empty() { "" } else { &v.pointer },
+                        v.message
+                    ),
                 )
                 .node(&node.id),
             );
@@ -164,9 +184,14 @@ fn nodes(g: &Graph<'_>, registry: &Registry, out: &mut Vec<Finding>) {
         let d = registered.descriptor();
         let native = matches!(
             d.execution,
-            Execution::Trigger | Execution::Native { state: NativeState::Pass | NativeState::Choice | NativeState::Wait }
+            Execution::Trigger
+                | Execution::Native {
+                    state: NativeState::Pass | NativeState::Choice | NativeState::Wait
+                }
         );
-        if native && (node.retry.is_some() || node.timeout_seconds.is_some() || node.on_error.is_some()) {
+        if native
+            && (node.retry.is_some() || node.timeout_seconds.is_some() || node.on_error.is_some())
+        {
             out.push(
                 Finding::warning(
                     "node.setting_ignored",
@@ -178,15 +203,25 @@ fn nodes(g: &Graph<'_>, registry: &Registry, out: &mut Vec<Finding>) {
         }
         if node.timeout_seconds == Some(0) {
             out.push(
-                Finding::error("node.invalid_timeout", format!("{path}/timeoutSeconds"), "timeoutSeconds must be at least 1")
-                    .node(&node.id),
+                Finding::error(
+                    "node.invalid_timeout",
+                    format!("{path}/timeoutSeconds"),
+                    "timeoutSeconds must be at least 1",
+                )
+                .node(&node.id),
             );
         }
         if let Some(rules) = &node.retry {
             retry_rules(rules, &format!("{path}/retry"), &node.id, out);
         }
         if let Some(on_error) = &node.on_error {
-            error_names(&on_error.errors, &format!("{path}/onError/errors"), &node.id, "node.invalid_on_error", out);
+            error_names(
+                &on_error.errors,
+                &format!("{path}/onError/errors"),
+                &node.id,
+                "node.invalid_on_error",
+                out,
+            );
         }
         templates(g, i, d.type_id.as_str(), &path, out);
     }
@@ -199,24 +234,44 @@ fn retry_rules(rules: &[RetryRule], path: &str, id: &str, out: &mut Vec<Finding>
             out.push(Finding::error("node.invalid_retry", format!("{p}/{field}"), msg).node(id));
         };
         if r.errors.is_empty() {
-            bad("errors", "list at least one error name (e.g. \"States.ALL\")".into());
+            bad(
+                "errors",
+                "list at least one error name (e.g. \"States.ALL\")".into(),
+            );
         }
         if !(r.backoff_rate.is_finite() && r.backoff_rate >= 1.0) {
-            bad("backoffRate", format!("backoffRate {} must be a number >= 1.0", r.backoff_rate));
+            bad(
+                "backoffRate",
+                format!("backoffRate {} must be a number >= 1.0", r.backoff_rate),
+            );
         }
         if r.interval_seconds == 0 || r.interval_seconds > ASL_MAX_RETRY_NUMBER {
-            bad("intervalSeconds", format!("intervalSeconds must be between 1 and {ASL_MAX_RETRY_NUMBER}"));
+            bad(
+                "intervalSeconds",
+                format!("intervalSeconds must be between 1 and {ASL_MAX_RETRY_NUMBER}"),
+            );
         }
         if r.max_attempts > ASL_MAX_RETRY_NUMBER {
-            bad("maxAttempts", format!("maxAttempts must be at most {ASL_MAX_RETRY_NUMBER}"));
+            bad(
+                "maxAttempts",
+                format!("maxAttempts must be at most {ASL_MAX_RETRY_NUMBER}"),
+            );
         }
         if let Some(d) = r.max_delay_seconds
             && (d == 0 || d > 31_622_400)
         {
-            bad("maxDelaySeconds", "maxDelaySeconds must be between 1 and 31622400".into());
+            bad(
+                "maxDelaySeconds",
+                "maxDelaySeconds must be between 1 and 31622400".into(),
+            );
         }
-        if r.errors.iter().any(|e| e == "States.ALL") && (r.errors.len() > 1 || k + 1 != rules.len()) {
-            bad("errors", "\"States.ALL\" must appear alone, in the last retry rule".into());
+        if r.errors.iter().any(|e| e == "States.ALL")
+            && (r.errors.len() > 1 || k + 1 != rules.len())
+        {
+            bad(
+                "errors",
+                "\"States.ALL\" must appear alone, in the last retry rule".into(),
+            );
         }
     }
 }
@@ -236,7 +291,12 @@ fn templates(g: &Graph<'_>, i: usize, type_id: &str, path: &str, out: &mut Vec<F
     let config_path = format!("{path}/config");
     if let Err(e) = template::lower_value(&node.config) {
         out.push(
-            Finding::error("template.invalid", format!("{config_path}{}", e.pointer), e.message).node(&node.id),
+            Finding::error(
+                "template.invalid",
+                format!("{config_path}{}", e.pointer),
+                e.message,
+            )
+            .node(&node.id),
         );
         return;
     }
@@ -271,14 +331,22 @@ fn edges(g: &Graph<'_>, out: &mut Vec<Finding>) {
         let to = g.index.get(e.to.as_str()).copied();
         if from.is_none() {
             out.push(
-                Finding::error("edge.unknown_source", format!("{path}/from"), format!("edge starts at unknown node `{}`", e.from))
-                    .edge(k),
+                Finding::error(
+                    "edge.unknown_source",
+                    format!("{path}/from"),
+                    format!("edge starts at unknown node `{}`", e.from),
+                )
+                .edge(k),
             );
         }
         if to.is_none() {
             out.push(
-                Finding::error("edge.unknown_target", format!("{path}/to"), format!("edge ends at unknown node `{}`", e.to))
-                    .edge(k),
+                Finding::error(
+                    "edge.unknown_target",
+                    format!("{path}/to"),
+                    format!("edge ends at unknown node `{}`", e.to),
+                )
+                .edge(k),
             );
         }
         if let Some(f) = from
@@ -290,7 +358,12 @@ fn edges(g: &Graph<'_>, out: &mut Vec<Finding>) {
                 Finding::error(
                     "edge.unknown_port",
                     format!("{path}/fromPort"),
-                    format!("node `{}` has no output port `{}` (ports: {})", e.from, e.from_port, names.join(", ")),
+                    format!(
+                        "node `{}` has no output port `{}` (ports: {})",
+                        e.from,
+                        e.from_port,
+                        names.join(", ")
+                    ),
                 )
                 .edge(k)
                 .node(&e.from),
@@ -301,7 +374,10 @@ fn edges(g: &Graph<'_>, out: &mut Vec<Finding>) {
                 Finding::error(
                     "edge.unknown_port",
                     format!("{path}/toPort"),
-                    format!("node `{}` has no input port `{}` (nodes have one input port, `in`)", e.to, e.to_port),
+                    format!(
+                        "node `{}` has no input port `{}` (nodes have one input port, `in`)",
+                        e.to, e.to_port
+                    ),
                 )
                 .edge(k)
                 .node(&e.to),
@@ -311,13 +387,24 @@ fn edges(g: &Graph<'_>, out: &mut Vec<Finding>) {
             && g.category(t) == Some(Category::Trigger)
         {
             out.push(
-                Finding::error("edge.into_trigger", format!("{path}/to"), format!("trigger `{}` cannot have incoming edges", e.to))
-                    .edge(k)
-                    .node(&e.to),
+                Finding::error(
+                    "edge.into_trigger",
+                    format!("{path}/to"),
+                    format!("trigger `{}` cannot have incoming edges", e.to),
+                )
+                .edge(k)
+                .node(&e.to),
             );
         }
         if !seen.insert((&e.from, &e.from_port, &e.to)) {
-            out.push(Finding::warning("edge.duplicate", path, format!("duplicate edge {}:{} -> {}", e.from, e.from_port, e.to)).edge(k));
+            out.push(
+                Finding::warning(
+                    "edge.duplicate",
+                    path,
+                    format!("duplicate edge {}:{} -> {}", e.from, e.from_port, e.to),
+                )
+                .edge(k),
+            );
         }
     }
     // Required ports.
@@ -328,7 +415,11 @@ fn edges(g: &Graph<'_>, out: &mut Vec<Finding>) {
                     Finding::error(
                         "port.unconnected",
                         node_path(i),
-                        format!("output port `{}` of `{}` must be connected", port.name, g.id(i)),
+                        format!(
+                            "output port `{}` of `{}` must be connected",
+                            port.name,
+                            g.id(i)
+                        ),
                     )
                     .node(g.id(i)),
                 );
@@ -340,11 +431,17 @@ fn edges(g: &Graph<'_>, out: &mut Vec<Finding>) {
 /// Triggers, cycles, reachability. Returns whether the graph is a DAG with one trigger that
 /// reaches every node (what later checks and the compiler need).
 fn graph_structure(g: &Graph<'_>, out: &mut Vec<Finding>) -> bool {
-    let triggers: Vec<usize> = (0..g.len()).filter(|&i| g.category(i) == Some(Category::Trigger)).collect();
+    let triggers: Vec<usize> = (0..g.len())
+        .filter(|&i| g.category(i) == Some(Category::Trigger))
+        .collect();
     let mut ok = true;
     match triggers.as_slice() {
         [] => {
-            out.push(Finding::error("graph.no_trigger", "/nodes", "the workflow needs exactly one trigger node (e.g. trigger.manual)"));
+            out.push(Finding::error(
+                "graph.no_trigger",
+                "/nodes",
+                "the workflow needs exactly one trigger node (e.g. trigger.manual)",
+            ));
             ok = false;
         }
         [_] => {}
@@ -354,7 +451,10 @@ fn graph_structure(g: &Graph<'_>, out: &mut Vec<Finding>) -> bool {
                     Finding::error(
                         "graph.multiple_triggers",
                         node_path(t),
-                        format!("only one trigger is allowed; `{}` is already the trigger", g.id(*first)),
+                        format!(
+                            "only one trigger is allowed; `{}` is already the trigger",
+                            g.id(*first)
+                        ),
                     )
                     .node(g.id(t)),
                 );
@@ -366,16 +466,25 @@ fn graph_structure(g: &Graph<'_>, out: &mut Vec<Finding>) -> bool {
     for cycle in &cycles {
         let ids: Vec<String> = cycle.iter().map(|&i| g.id(i).to_owned()).collect();
         out.push(
-            Finding::error("graph.cycle", node_path(cycle[0]), format!("cycle: {}; workflows must be acyclic (use flow.foreach to repeat work)", ids.join(" -> ")))
-                .node(g.id(cycle[0]))
-                .involving(ids),
+            Finding::error(
+                "graph.cycle",
+                node_path(cycle[0]),
+                format!(
+                    "cycle: {}; workflows must be acyclic (use flow.foreach to repeat work)",
+                    ids.join(" -> ")
+                ),
+            )
+            .node(g.id(cycle[0]))
+            .involving(ids),
         );
     }
     ok &= cycles.is_empty();
     if let [t] = triggers.as_slice() {
         let reach = g.reachable_from(*t);
-        for i in 0..g.len() {
-            if !reach[i] && g.category(i) != Some(Category::Trigger) {
+        for (i, reached) in reach.iter().enumerate() {
+            // A duplicate id is reported as such; edges name its first occurrence.
+            let duplicate = g.index.get(g.id(i)) != Some(&i);
+            if !reached && !duplicate && g.category(i) != Some(Category::Trigger) {
                 out.push(
                     Finding::error(
                         "node.unreachable",
@@ -434,47 +543,92 @@ fn foreach_bodies(g: &Graph<'_>, out: &mut Vec<Finding>) {
     }
 }
 
-/// `$.nodes.<id>` references in templates: the node must exist and run before.
+/// `$.nodes.<id>` references in templates: the node must exist, run before, have an output, and
+/// have run on every path that reaches the referencing node.
 fn references(g: &Graph<'_>, out: &mut Vec<Finding>) {
     let topo = g.topo_order();
     let anc = g.ancestors(&topo);
-    let in_body: Vec<bool> = {
-        let mut v = vec![false; g.len()];
-        for (_, body) in g.foreach_bodies() {
-            for (i, b) in body.iter().enumerate() {
-                v[i] |= *b;
-            }
-        }
-        v
-    };
+    let (planner, scope_of) = crate::plan::analysed(g);
     for (i, node) in g.wf.nodes.iter().enumerate() {
         let mut exprs = Vec::new();
         template::expressions(&node.config, "", &mut exprs);
         for (ptr, expr) in exprs {
             let path = format!("{}/config{}", node_path(i), ptr);
             for id in template::referenced_nodes(&expr) {
-                match g.index.get(id.as_str()) {
-                    None => out.push(
-                        Finding::error("template.unknown_node", path.clone(), format!("`{expr}` refers to node `{id}`, which does not exist"))
-                            .node(&node.id),
-                    ),
-                    Some(&j) if !anc[i].contains(j) => out.push(
+                let Some(&j) = g.index.get(id.as_str()) else {
+                    out.push(
+                        Finding::error(
+                            "template.unknown_node",
+                            path.clone(),
+                            format!("`{expr}` refers to node `{id}`, which does not exist"),
+                        )
+                        .node(&node.id),
+                    );
+                    continue;
+                };
+                // Compare in j's scope: a node inside a loop body stands for its for-each.
+                let mut user = i;
+                while scope_of[user] != scope_of[j] {
+                    match scope_of[user] {
+                        Some(f) => user = f,
+                        None => break,
+                    }
+                }
+                if !anc[i].contains(j) || user == j {
+                    out.push(
                         Finding::warning(
                             "template.not_upstream",
                             path.clone(),
                             format!("`{expr}` refers to node `{id}`, which does not run before `{}`; its output will be missing", node.id),
                         )
                         .node(&node.id),
-                    ),
-                    Some(_) => {}
+                    );
+                    continue;
+                }
+                let no_output = matches!(
+                    g.execution(j),
+                    Some(Execution::Native {
+                        state: NativeState::Choice | NativeState::Wait
+                    })
+                );
+                if no_output && expr.contains(&format!("$.nodes.{id}.output")) {
+                    out.push(
+                        Finding::warning(
+                            "template.no_output",
+                            path.clone(),
+                            format!(
+                                "`{expr}`: `{id}` ({}) has no output, only `$.nodes.{id}.port`",
+                                g.type_id(j)
+                            ),
+                        )
+                        .node(&node.id),
+                    );
+                } else if scope_of[user] == scope_of[j]
+                    && planner.always_before(j, user) == Some(false)
+                {
+                    out.push(
+                        Finding::warning(
+                            "template.may_be_missing",
+                            path.clone(),
+                            format!(
+                                "`{expr}` refers to node `{id}`, which does not run on every path that reaches `{}` (it sits behind a condition or error port); when it is skipped the run fails with States.Runtime",
+                                node.id
+                            ),
+                        )
+                        .node(&node.id),
+                    );
                 }
             }
-            if (expr.starts_with("$.item") || expr.starts_with("$.index")) && !in_body[i] {
+            if (expr.starts_with("$.item") || expr.starts_with("$.index")) && scope_of[i].is_none()
+            {
                 out.push(
                     Finding::warning(
                         "template.item_outside_loop",
                         path.clone(),
-                        format!("`{expr}` uses the loop item, but `{}` is not inside a for-each body", node.id),
+                        format!(
+                            "`{expr}` uses the loop item, but `{}` is not inside a for-each body",
+                            node.id
+                        ),
                     )
                     .node(&node.id),
                 );

@@ -45,7 +45,11 @@ fn required(kind: Kind) -> Option<&'static str> {
 }
 
 fn id(i: usize) -> String {
-    if i == 0 { "start".into() } else { format!("n{i}") }
+    if i == 0 {
+        "start".into()
+    } else {
+        format!("n{i}")
+    }
 }
 
 fn node(i: usize, kind: Kind) -> Node {
@@ -58,7 +62,10 @@ fn node(i: usize, kind: Kind) -> Node {
     };
     if kind == Kind::Routed {
         Node {
-            on_error: Some(ErrorHandling { action: ErrorAction::Route, errors: vec![] }),
+            on_error: Some(ErrorHandling {
+                action: ErrorAction::Route,
+                errors: vec![],
+            }),
             ..base
         }
     } else {
@@ -72,9 +79,9 @@ fn build(kinds: &[Kind], preds: &[Vec<(usize, usize)>], fixups: &[usize]) -> Wor
     kinds[0] = Kind::Plain;
     let n = kinds.len();
     let mut edges: Vec<Edge> = Vec::new();
-    for i in 1..n {
+    for (i, choices) in preds.iter().enumerate().take(n).skip(1) {
         let mut seen = BTreeSet::new();
-        for &(p, port_pick) in &preds[i] {
+        for &(p, port_pick) in choices {
             let p = p % i;
             let ps = ports(kinds[p]);
             let port = ps[port_pick % ps.len()];
@@ -122,7 +129,11 @@ fn kind_of(wf: &Workflow, id: &str) -> Kind {
 }
 
 /// Runs the compiled machine with branching choices `pick` and checks it against the semantics.
-fn check_run(wf: &Workflow, compiled: &Compiled, pick: &HashMap<String, usize>) -> Result<(), String> {
+fn check_run(
+    wf: &Workflow,
+    compiled: &Compiled,
+    pick: &HashMap<String, usize>,
+) -> Result<(), String> {
     let port_of = |node: &str| -> String {
         let ps = ports(kind_of(wf, node));
         ps[pick.get(node).copied().unwrap_or(0) % ps.len()].to_owned()
@@ -139,7 +150,9 @@ fn check_run(wf: &Workflow, compiled: &Compiled, pick: &HashMap<String, usize>) 
                 oracle.ports.insert(n.id.clone(), port_of(&n.id));
             }
             Kind::Routed if port_of(&n.id) == "error" => {
-                oracle.failures.insert(n.id.clone(), "ConcertMaster.Http.4xx".into());
+                oracle
+                    .failures
+                    .insert(n.id.clone(), "ConcertMaster.Http.4xx".into());
             }
             _ => {}
         }
@@ -159,7 +172,10 @@ fn check_run(wf: &Workflow, compiled: &Compiled, pick: &HashMap<String, usize>) 
     for s in &run.started {
         for e in wf.edges.iter().filter(|e| e.to == s.node) {
             if expected.contains(&e.from) && !s.after.contains(&e.from) {
-                return Err(format!("{} started before its predecessor {} finished", s.node, e.from));
+                return Err(format!(
+                    "{} started before its predecessor {} finished",
+                    s.node, e.from
+                ));
             }
         }
     }
@@ -167,7 +183,10 @@ fn check_run(wf: &Workflow, compiled: &Compiled, pick: &HashMap<String, usize>) 
     for n in &expected {
         let entry = &run.output["nodes"][n];
         if entry.get("port").is_none() && n != "start" && kind_of(wf, n) != Kind::If {
-            return Err(format!("output document lacks the result of {n}: {}", run.output));
+            return Err(format!(
+                "output document lacks the result of {n}: {}",
+                run.output
+            ));
         }
     }
     Ok(())
@@ -237,7 +256,10 @@ fn wf_from(nodes: &[(&str, Kind)], edges: &[(&str, &str, &str)]) -> Workflow {
             n
         })
         .collect();
-    w.edges = edges.iter().map(|(a, p, b)| Edge::from_port(*a, *p, *b)).collect();
+    w.edges = edges
+        .iter()
+        .map(|(a, p, b)| Edge::from_port(*a, *p, *b))
+        .collect();
     w
 }
 
@@ -245,7 +267,12 @@ fn states_of(c: &Compiled) -> Vec<String> {
     fn collect(m: &Value, out: &mut Vec<String>) {
         for (name, s) in m["States"].as_object().unwrap() {
             out.push(format!("{name}:{}", s["Type"].as_str().unwrap()));
-            for b in s.get("Branches").and_then(Value::as_array).into_iter().flatten() {
+            for b in s
+                .get("Branches")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 collect(b, out);
             }
             if let Some(p) = s.get("ItemProcessor") {
@@ -263,14 +290,33 @@ fn n_shape_keeps_every_edge() {
     // a→c, a→d, b→d: not series-parallel.
     use Kind::Plain as P;
     let wf = wf_from(
-        &[("start", P), ("a", P), ("b", P), ("c", P), ("d", P), ("join", P)],
-        &[("start", "out", "a"), ("start", "out", "b"), ("a", "out", "c"), ("a", "out", "d"), ("b", "out", "d"), ("c", "out", "join"), ("d", "out", "join")],
+        &[
+            ("start", P),
+            ("a", P),
+            ("b", P),
+            ("c", P),
+            ("d", P),
+            ("join", P),
+        ],
+        &[
+            ("start", "out", "a"),
+            ("start", "out", "b"),
+            ("a", "out", "c"),
+            ("a", "out", "d"),
+            ("b", "out", "d"),
+            ("c", "out", "join"),
+            ("d", "out", "join"),
+        ],
     );
     let c = compile_ok(&wf);
     check_run(&wf, &c, &HashMap::new()).unwrap();
     // Two parallel stages, no guards (nothing is conditional).
     let states = states_of(&c);
-    assert_eq!(states.iter().filter(|s| s.ends_with(":Parallel")).count(), 2, "{states:?}");
+    assert_eq!(
+        states.iter().filter(|s| s.ends_with(":Parallel")).count(),
+        2,
+        "{states:?}"
+    );
     assert!(!states.iter().any(|s| s.contains(".guard")), "{states:?}");
 }
 
@@ -279,14 +325,25 @@ fn if_else_rejoin_uses_a_jump_and_no_guard_on_the_join() {
     use Kind::{If, Plain as P};
     let wf = wf_from(
         &[("start", P), ("c", If), ("yes", P), ("no", P), ("join", P)],
-        &[("start", "out", "c"), ("c", "true", "yes"), ("c", "false", "no"), ("yes", "out", "join"), ("no", "out", "join")],
+        &[
+            ("start", "out", "c"),
+            ("c", "true", "yes"),
+            ("c", "false", "no"),
+            ("yes", "out", "join"),
+            ("no", "out", "join"),
+        ],
     );
     let c = compile_ok(&wf);
     for pick in all_picks(&wf) {
         check_run(&wf, &c, &pick).unwrap();
     }
     let states = states_of(&c);
-    assert!(!states.iter().any(|s| s.contains(":Parallel") || s.contains(".guard")), "{states:?}");
+    assert!(
+        !states
+            .iter()
+            .any(|s| s.contains(":Parallel") || s.contains(".guard")),
+        "{states:?}"
+    );
     assert_eq!(c.definition["States"]["c.true"]["Next"], "yes");
     assert_eq!(c.definition["States"]["c.false"]["Next"], "no");
 }
@@ -297,7 +354,13 @@ fn join_across_condition_and_parallel_branch_waits_for_both() {
     use Kind::{If, Plain as P};
     let wf = wf_from(
         &[("start", P), ("c", If), ("s", P), ("x", P), ("j", P)],
-        &[("start", "out", "c"), ("start", "out", "s"), ("c", "true", "x"), ("x", "out", "j"), ("s", "out", "j")],
+        &[
+            ("start", "out", "c"),
+            ("start", "out", "s"),
+            ("c", "true", "x"),
+            ("x", "out", "j"),
+            ("s", "out", "j"),
+        ],
     );
     let c = compile_ok(&wf);
     for pick in all_picks(&wf) {
@@ -310,7 +373,11 @@ fn routed_errors_take_the_error_port() {
     use Kind::{Plain as P, Routed};
     let wf = wf_from(
         &[("start", P), ("call", Routed), ("ok", P), ("alert", P)],
-        &[("start", "out", "call"), ("call", "out", "ok"), ("call", "error", "alert")],
+        &[
+            ("start", "out", "call"),
+            ("call", "out", "ok"),
+            ("call", "error", "alert"),
+        ],
     );
     let c = compile_ok(&wf);
     for pick in all_picks(&wf) {

@@ -41,6 +41,7 @@ pub const MAX_NODE_ID_LEN: usize = 64;
 #[schemars(title = "ConcertMaster workflow")]
 pub struct Workflow {
     /// Stable identifier of the workflow (letters, digits, `-`, `_`; at most 64 characters).
+    #[schemars(pattern(r"^[A-Za-z0-9_-]{1,64}$"))]
     pub id: String,
     /// Human-readable name shown in the builder.
     pub name: String,
@@ -49,6 +50,7 @@ pub struct Workflow {
     pub description: String,
     /// Version number of this definition; the control plane bumps it on every saved change.
     #[serde(default = "one")]
+    #[schemars(range(min = 1))]
     pub version: u32,
     /// The nodes of the graph. Exactly one of them must be a trigger.
     pub nodes: Vec<Node>,
@@ -69,12 +71,15 @@ pub struct Workflow {
 pub struct Node {
     /// Identifier unique within the workflow: `[A-Za-z_][A-Za-z0-9_]*`, at most 64 characters,
     /// so that it can be used in expressions as `$.nodes.<id>.output`.
+    #[schemars(pattern(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"))]
     pub id: String,
     /// Node type id from the registry, e.g. `action.http` or `condition.if`.
     #[serde(rename = "type")]
+    #[schemars(pattern(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$"))]
     pub node_type: String,
     /// Version of the node type's contract this node was configured against.
     #[serde(default = "one")]
+    #[schemars(range(min = 1))]
     pub type_version: u32,
     /// Display name; defaults to the type's title in the builder.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -255,7 +260,11 @@ impl Edge {
     }
 
     /// An edge leaving a named output port.
-    pub fn from_port(from: impl Into<String>, port: impl Into<String>, to: impl Into<String>) -> Self {
+    pub fn from_port(
+        from: impl Into<String>,
+        port: impl Into<String>,
+        to: impl Into<String>,
+    ) -> Self {
         Edge {
             from_port: port.into(),
             ..Edge::new(from, to)

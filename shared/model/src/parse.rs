@@ -68,11 +68,10 @@ pub fn from_json_slice(bytes: &[u8]) -> Result<Workflow, ParseError> {
         });
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let workflow = serde_path_to_error::deserialize::<_, Workflow>(&mut de)
-        .map_err(|e| {
-            let path = e.path().to_string();
-            classify(e.into_inner(), path)
-        })?;
+    let workflow = serde_path_to_error::deserialize::<_, Workflow>(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        classify(e.into_inner(), path)
+    })?;
     de.end().map_err(|e| classify(e, String::new()))?;
     Ok(workflow)
 }

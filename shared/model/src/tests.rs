@@ -27,9 +27,19 @@ fn parses_every_field() {
     assert_eq!(w.edges[0].to_port, "in");
     assert_eq!(w.edges[1].from_port, "true");
     let check = w.node("check").expect("node");
-    assert_eq!(check.on_error.as_ref().map(|e| e.action), Some(ErrorAction::Route));
+    assert_eq!(
+        check.on_error.as_ref().map(|e| e.action),
+        Some(ErrorAction::Route)
+    );
     let retry = &check.retry.as_ref().expect("retry")[0];
-    assert_eq!((retry.max_attempts, retry.interval_seconds, retry.backoff_rate), (2, 1, 2.0));
+    assert_eq!(
+        (
+            retry.max_attempts,
+            retry.interval_seconds,
+            retry.backoff_rate
+        ),
+        (2, 1, 2.0)
+    );
     assert_eq!(retry.jitter, Some(Jitter::Full));
     assert_eq!(w.settings.query_language, QueryLanguage::JSONata);
     assert_eq!(w.settings.execution_type, ExecutionTypeSetting::Express);
@@ -50,7 +60,13 @@ fn config_key_order_is_preserved() {
         r#"{"id":"w","name":"n","nodes":[{"id":"a","type":"t","config":{"z":1,"a":2,"m":3}}]}"#,
     )
     .expect("parses");
-    let keys: Vec<_> = w.nodes[0].config.as_object().expect("object").keys().cloned().collect();
+    let keys: Vec<_> = w.nodes[0]
+        .config
+        .as_object()
+        .expect("object")
+        .keys()
+        .cloned()
+        .collect();
     assert_eq!(keys, ["z", "a", "m"]);
 }
 
@@ -96,7 +112,10 @@ fn unknown_fields_are_rejected_with_their_path() {
     let err = from_json_str(r#"{"id":"w","name":"n","nodes":[{"id":"a","type":"t","confg":{}}]}"#)
         .expect_err("fails");
     let text = err.to_string();
-    assert!(text.contains("nodes[0]") && text.contains("confg"), "{text}");
+    assert!(
+        text.contains("nodes[0]") && text.contains("confg"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -108,7 +127,10 @@ fn missing_required_field_is_reported() {
 #[test]
 fn oversize_documents_are_refused_before_parsing() {
     let big = vec![b' '; MAX_WORKFLOW_BYTES + 1];
-    assert_eq!(from_json_slice(&big).expect_err("too large").code(), "parse.too_large");
+    assert_eq!(
+        from_json_slice(&big).expect_err("too large").code(),
+        "parse.too_large"
+    );
 }
 
 #[test]
@@ -133,7 +155,10 @@ fn node_id_rules() {
 #[test]
 fn schema_describes_the_format() {
     let schema = workflow_json_schema();
-    assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
+    assert_eq!(
+        schema["$schema"],
+        "https://json-schema.org/draft/2020-12/schema"
+    );
     assert!(schema["properties"]["nodes"].is_object());
     assert_eq!(schema["additionalProperties"], json!(false));
 }
@@ -174,7 +199,10 @@ fn arb_node() -> impl Strategy<Value = Node> {
             n.config = json!({ "value": config });
             n.position = pos.map(|(x, y)| Position { x, y });
             n.timeout_seconds = timeout;
-            n.on_error = action.map(|action| ErrorHandling { action, errors: vec![] });
+            n.on_error = action.map(|action| ErrorHandling {
+                action,
+                errors: vec![],
+            });
             n
         })
 }

@@ -282,7 +282,10 @@ pub fn descriptors() -> Vec<NodeTypeDescriptor> {
     validate.port_rules = vec![PortRule::WhenConfigEquals {
         pointer: "/onInvalid".into(),
         equals: json!("route"),
-        ports: vec![PortSpec::required("valid", "Valid"), PortSpec::new("invalid", "Invalid")],
+        ports: vec![
+            PortSpec::required("valid", "Valid"),
+            PortSpec::new("invalid", "Invalid"),
+        ],
     }];
     validate.default_retry = runner_retry();
     v.push(validate);
@@ -319,9 +322,14 @@ pub fn descriptors() -> Vec<NodeTypeDescriptor> {
             }),
             &["rules"],
         )),
-        Execution::Native { state: NativeState::Choice },
+        Execution::Native {
+            state: NativeState::Choice,
+        },
     );
-    iff.output_ports = vec![PortSpec::required("true", "True"), PortSpec::new("false", "False")];
+    iff.output_ports = vec![
+        PortSpec::required("true", "True"),
+        PortSpec::new("false", "False"),
+    ];
     v.push(iff);
     let mut switch = d(
         "condition.switch",
@@ -344,7 +352,9 @@ pub fn descriptors() -> Vec<NodeTypeDescriptor> {
             }),
             &["cases"],
         )),
-        Execution::Native { state: NativeState::Choice },
+        Execution::Native {
+            state: NativeState::Choice,
+        },
     );
     switch.output_ports = vec![PortSpec::new("default", "Default")];
     switch.port_rules = vec![PortRule::FromConfigArray {
@@ -381,7 +391,7 @@ pub fn descriptors() -> Vec<NodeTypeDescriptor> {
                     "additionalProperties": false
                 },
                 "timeoutSeconds": {"type": "integer", "minimum": 1, "maximum": 900, "default": 30},
-                "maxResponseBytes": {"type": "integer", "minimum": 1, "maximum": 6291456, "default": 1048576},
+                "maxResponseBytes": {"type": "integer", "minimum": 1, "maximum": 262144, "default": 131072, "description": "Larger bodies fail with ConcertMaster.Http.ResponseTooLarge; Step Functions caps a state's data at 256 KiB"},
                 "failOnStatus": {"type": "boolean", "default": true}
             }),
             &["url"],
@@ -410,7 +420,9 @@ pub fn descriptors() -> Vec<NodeTypeDescriptor> {
             }),
             &["dataset", "record"],
         ),
-        Execution::Service { integration: ServiceIntegration::DynamodbPutItem },
+        Execution::Service {
+            integration: ServiceIntegration::DynamodbPutItem,
+        },
     );
     store.default_retry = retry(
         &[
@@ -432,12 +444,15 @@ pub fn descriptors() -> Vec<NodeTypeDescriptor> {
             json!({
                 "queue": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,80}(\\.fifo)?$"},
                 "message": {"description": "Literal or template; sent as JSON"},
-                "groupId": {"type": "string", "minLength": 1},
+                "groupId": {"type": "string", "minLength": 1, "description": "FIFO queues: message group (literal or template)"},
+                "deduplicationId": {"type": "string", "minLength": 1, "description": "FIFO queues: deduplication id (literal or template)"},
                 "delaySeconds": {"type": "integer", "minimum": 0, "maximum": 900}
             }),
             &["queue", "message"],
         ),
-        Execution::Service { integration: ServiceIntegration::SqsSendMessage },
+        Execution::Service {
+            integration: ServiceIntegration::SqsSendMessage,
+        },
     );
     queue.default_retry = retry(&["SQS.SdkClientException", "SQS.AmazonSQSException"], 3);
     v.push(queue);
@@ -526,9 +541,14 @@ pub fn descriptors() -> Vec<NodeTypeDescriptor> {
             }),
             &["items"],
         ),
-        Execution::Native { state: NativeState::Map },
+        Execution::Native {
+            state: NativeState::Map,
+        },
     );
-    foreach.output_ports = vec![PortSpec::required("each", "Each item"), PortSpec::new("done", "Done")];
+    foreach.output_ports = vec![
+        PortSpec::required("each", "Each item"),
+        PortSpec::new("done", "Done"),
+    ];
     v.push(foreach);
     v.push(d(
         "flow.subworkflow",
@@ -544,7 +564,9 @@ pub fn descriptors() -> Vec<NodeTypeDescriptor> {
             }),
             &["workflowId"],
         ),
-        Execution::Service { integration: ServiceIntegration::StartExecution },
+        Execution::Service {
+            integration: ServiceIntegration::StartExecution,
+        },
     ));
     v
 }

@@ -167,10 +167,19 @@ impl Registry {
         if d.version == 0 {
             return Err(invalid("version starts at 1".into()));
         }
-        if matches!(source, Source::Plugin(_)) && !matches!(d.execution, Execution::Plugin { .. })
-        {
+        if matches!(source, Source::Plugin(_)) && !matches!(d.execution, Execution::Plugin { .. }) {
             return Err(invalid(
                 "plugin descriptors must use `execution: {kind: plugin, ...}`".into(),
+            ));
+        }
+        if matches!(d.execution, Execution::Plugin { .. }) && d.category == Category::Trigger {
+            return Err(invalid(
+                "plugins cannot be triggers: runs start from the built-in trigger types".into(),
+            ));
+        }
+        if d.category == Category::Trigger && !matches!(d.execution, Execution::Trigger) {
+            return Err(invalid(
+                "trigger types must use `execution: {kind: trigger}`".into(),
             ));
         }
         if let Execution::Plugin { executor } = &d.execution
@@ -183,7 +192,10 @@ impl Registry {
         }
         for p in &d.output_ports {
             if !cm_model::is_valid_node_id(&p.name) {
-                return Err(invalid(format!("port name `{}` is not an identifier", p.name)));
+                return Err(invalid(format!(
+                    "port name `{}` is not an identifier",
+                    p.name
+                )));
             }
         }
         jsonschema::draft202012::meta::validate(&d.config_schema)
@@ -319,8 +331,7 @@ impl Registry {
 /// Whether a path looks like a plugin descriptor file.
 pub fn is_descriptor_file(p: &Path) -> bool {
     p.is_file()
-        && p
-            .extension()
+        && p.extension()
             .and_then(|e| e.to_str())
             .is_some_and(|e| matches!(e, "json" | "yaml" | "yml"))
 }

@@ -9,15 +9,34 @@ fn builtins_register_and_cover_every_category() {
     assert!(r.len() >= 20, "{}", r.len());
     for c in Category::ALL {
         assert!(
-            !r.list(&ListFilter { category: Some(c), search: None }).is_empty(),
+            !r.list(&ListFilter {
+                category: Some(c),
+                search: None
+            })
+            .is_empty(),
             "no built-in {c:?}"
         );
     }
     for id in [
-        "trigger.manual", "trigger.webhook", "trigger.form", "trigger.schedule", "trigger.queue",
-        "transform.set", "transform.filter", "transform.aggregate", "transform.validate",
-        "transform.merge", "condition.if", "condition.switch", "action.http", "action.store",
-        "action.queue", "action.notify", "flow.wait", "flow.approval", "flow.foreach",
+        "trigger.manual",
+        "trigger.webhook",
+        "trigger.form",
+        "trigger.schedule",
+        "trigger.queue",
+        "transform.set",
+        "transform.filter",
+        "transform.aggregate",
+        "transform.validate",
+        "transform.merge",
+        "condition.if",
+        "condition.switch",
+        "action.http",
+        "action.store",
+        "action.queue",
+        "action.notify",
+        "flow.wait",
+        "flow.approval",
+        "flow.foreach",
         "flow.subworkflow",
     ] {
         assert!(r.get(id, 1).is_ok(), "{id} missing");
@@ -27,7 +46,10 @@ fn builtins_register_and_cover_every_category() {
 #[test]
 fn lookup_errors_name_what_exists() {
     let r = Registry::builtin();
-    assert!(matches!(r.get("action.nope", 1), Err(RegistryError::UnknownType { .. })));
+    assert!(matches!(
+        r.get("action.nope", 1),
+        Err(RegistryError::UnknownType { .. })
+    ));
     match r.get("action.http", 7) {
         Err(RegistryError::UnknownVersion { available, .. }) => assert_eq!(available, vec![1]),
         other => panic!("unexpected {:?}", other.map(|_| ())),
@@ -38,8 +60,12 @@ fn lookup_errors_name_what_exists() {
 fn config_validation_reports_pointers() {
     let r = Registry::builtin();
     let http = r.get("action.http", 1).expect("http");
-    assert!(http.validate_config(&json!({"url": "https://x"})).is_empty());
-    let errors = http.validate_config(&json!({"url": "https://x", "method": "FETCH", "timeoutSeconds": 0}));
+    assert!(
+        http.validate_config(&json!({"url": "https://x"}))
+            .is_empty()
+    );
+    let errors =
+        http.validate_config(&json!({"url": "https://x", "method": "FETCH", "timeoutSeconds": 0}));
     let pointers: Vec<_> = errors.iter().map(|e| e.pointer.as_str()).collect();
     assert!(pointers.contains(&"/method"), "{errors:?}");
     assert!(pointers.contains(&"/timeoutSeconds"), "{errors:?}");
@@ -53,7 +79,11 @@ fn rule_language_nests() {
     let r = Registry::builtin();
     let iff = r.get("condition.if", 1).expect("if");
     let ok = json!({"rules": [{"any": [{"field": "$.a", "op": "gt", "value": 3}, {"not": {"field": "$.b", "op": "exists"}}]}]});
-    assert!(iff.validate_config(&ok).is_empty(), "{:?}", iff.validate_config(&ok));
+    assert!(
+        iff.validate_config(&ok).is_empty(),
+        "{:?}",
+        iff.validate_config(&ok)
+    );
     let bad = json!({"rules": [{"field": "a", "op": "gt"}]});
     assert!(!iff.validate_config(&bad).is_empty());
 }
@@ -63,23 +93,47 @@ fn ports_follow_config() {
     let r = Registry::builtin();
     let switch = r.get("condition.switch", 1).expect("switch").descriptor();
     let ports: Vec<_> = switch
-        .output_ports(&json!({"cases": [{"port": "gold", "rules": []}, {"port": "silver", "rules": []}]}))
+        .output_ports(
+            &json!({"cases": [{"port": "gold", "rules": []}, {"port": "silver", "rules": []}]}),
+        )
         .into_iter()
         .map(|p| (p.name, p.required))
         .collect();
-    assert_eq!(ports, [("gold".into(), true), ("silver".into(), true), ("default".into(), false)]);
-    let validate = r.get("transform.validate", 1).expect("validate").descriptor();
-    assert_eq!(validate.output_ports(&json!({"onInvalid": "route"})).len(), 2);
+    assert_eq!(
+        ports,
+        [
+            ("gold".into(), true),
+            ("silver".into(), true),
+            ("default".into(), false)
+        ]
+    );
+    let validate = r
+        .get("transform.validate", 1)
+        .expect("validate")
+        .descriptor();
+    assert_eq!(
+        validate.output_ports(&json!({"onInvalid": "route"})).len(),
+        2
+    );
     assert_eq!(validate.output_ports(&json!({}))[0].name, "out");
 }
 
 #[test]
 fn filter_by_category_and_search() {
     let r = Registry::builtin();
-    let triggers = r.list(&ListFilter { category: Some(Category::Trigger), search: None });
+    let triggers = r.list(&ListFilter {
+        category: Some(Category::Trigger),
+        search: None,
+    });
     assert_eq!(triggers.len(), 5);
-    let found = r.list(&ListFilter { category: None, search: Some("HMAC".into()) });
-    assert_eq!(found.iter().map(|d| d.type_id.as_str()).collect::<Vec<_>>(), ["trigger.webhook"]);
+    let found = r.list(&ListFilter {
+        category: None,
+        search: Some("HMAC".into()),
+    });
+    assert_eq!(
+        found.iter().map(|d| d.type_id.as_str()).collect::<Vec<_>>(),
+        ["trigger.webhook"]
+    );
 }
 
 fn plugin_yaml(type_id: &str) -> String {
@@ -106,15 +160,28 @@ fn plugins_load_from_a_folder_and_bad_files_are_reported() {
     assert_eq!(crm.validate_config(&json!({})).len(), 1);
     let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
     assert_eq!(messages.len(), 2, "{messages:?}");
-    assert!(messages.iter().any(|m| m.contains("broken.json")), "{messages:?}");
-    assert!(messages.iter().any(|m| m.contains("clash.yml") && m.contains("already registered")), "{messages:?}");
+    assert!(
+        messages.iter().any(|m| m.contains("broken.json")),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("clash.yml") && m.contains("already registered")),
+        "{messages:?}"
+    );
 }
 
 #[test]
 fn plugin_descriptors_are_checked() {
     let mut r = Registry::empty();
     let mut d: NodeTypeDescriptor = serde_norway::from_str(&plugin_yaml("acme.x")).expect("yaml");
-    d.execution = Execution::Plugin { executor: PluginExecutor { lambda_arn: None, http_url: None } };
+    d.execution = Execution::Plugin {
+        executor: PluginExecutor {
+            lambda_arn: None,
+            http_url: None,
+        },
+    };
     assert!(r.register(d.clone()).is_err(), "executor without target");
     d.execution = Execution::NodeRunner { callback: false };
     d.config_schema = json!({"type": "nonsense"});
@@ -137,7 +204,10 @@ fn watcher_reloads_when_a_descriptor_appears() {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
-        let seen = rx.recv_timeout(left).expect("reload event").expect("folder readable");
+        let seen = rx
+            .recv_timeout(left)
+            .expect("reload event")
+            .expect("folder readable");
         if seen {
             break;
         }

@@ -33,23 +33,24 @@ impl PluginWatcher {
         F: Fn(Result<Reload, RegistryError>) + Send + 'static,
     {
         let watched = dir.clone();
-        let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            let relevant = match &event {
-                Ok(ev) => {
-                    !matches!(ev.kind, notify::EventKind::Access(_))
-                        && ev.paths.iter().any(|p| {
-                            p.extension()
-                                .and_then(|e| e.to_str())
-                                .is_some_and(|e| matches!(e, "json" | "yaml" | "yml"))
-                        })
+        let mut watcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                let relevant = match &event {
+                    Ok(ev) => {
+                        !matches!(ev.kind, notify::EventKind::Access(_))
+                            && ev.paths.iter().any(|p| {
+                                p.extension()
+                                    .and_then(|e| e.to_str())
+                                    .is_some_and(|e| matches!(e, "json" | "yaml" | "yml"))
+                            })
+                    }
+                    Err(_) => true,
+                };
+                if relevant {
+                    on_reload(load(&base, &watched));
                 }
-                Err(_) => true,
-            };
-            if relevant {
-                on_reload(load(&base, &watched));
-            }
-        })
-        .map_err(|e| watch_error(&dir, e))?;
+            })
+            .map_err(|e| watch_error(&dir, e))?;
         watcher
             .watch(&dir, RecursiveMode::NonRecursive)
             .map_err(|e| watch_error(&dir, e))?;

@@ -76,7 +76,13 @@ impl<'a> Interp<'a> {
         })
     }
 
-    fn machine(&mut self, m: &Value, mut data: Value, hist: &mut Hist, map_ctx: &Value) -> Result<Value, Failure> {
+    fn machine(
+        &mut self,
+        m: &Value,
+        mut data: Value,
+        hist: &mut Hist,
+        map_ctx: &Value,
+    ) -> Result<Value, Failure> {
         let states = m["States"].as_object().unwrap();
         let mut current = m["StartAt"].as_str().unwrap().to_owned();
         loop {
@@ -86,7 +92,9 @@ impl<'a> Interp<'a> {
                 .get(&current)
                 .unwrap_or_else(|| panic!("Next points to missing state {current}"));
             let role = self.compiled.state_map.get(&current);
-            let node_state = role.filter(|r| r.role == StateRole::Node).and_then(|r| r.node_id.clone());
+            let node_state = role
+                .filter(|r| r.role == StateRole::Node)
+                .and_then(|r| r.node_id.clone());
             if let Some(node) = &node_state {
                 self.started.push(Started {
                     node: node.clone(),
@@ -105,11 +113,20 @@ impl<'a> Interp<'a> {
         }
     }
 
-    fn state(&mut self, s: &Value, input: Value, hist: &mut Hist, map_ctx: &Value) -> Result<(Option<String>, Value), Failure> {
+    fn state(
+        &mut self,
+        s: &Value,
+        input: Value,
+        hist: &mut Hist,
+        map_ctx: &Value,
+    ) -> Result<(Option<String>, Value), Failure> {
         let ty = s["Type"].as_str().unwrap();
         let next = s.get("Next").and_then(Value::as_str).map(str::to_owned);
         let end = s.get("End").and_then(Value::as_bool).unwrap_or(false);
-        assert!(next.is_some() != end || ty == "Choice", "state needs exactly one of Next/End: {s}");
+        assert!(
+            next.is_some() != end || ty == "Choice",
+            "state needs exactly one of Next/End: {s}"
+        );
         let ctx = json!({"Execution": {"Id": "arn:exec:1", "Name": "run-1", "StartTime": "2026-01-01T00:00:00Z"}, "State": {"Name": "x", "EnteredTime": "2026-01-01T00:00:00Z", "RetryCount": 0}, "Map": map_ctx, "Task": {"Token": "token-1"}});
         match ty {
             "Pass" => {
@@ -163,7 +180,13 @@ impl<'a> Interp<'a> {
                     .ok_or_else(|| fail("States.Runtime", "ItemsPath missing"))?;
                 let start = hist.clone();
                 let mut results = Vec::new();
-                for (i, item) in items.as_array().cloned().unwrap_or_default().into_iter().enumerate() {
+                for (i, item) in items
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .enumerate()
+                {
                     let mctx = json!({"Item": {"Value": item, "Index": i}});
                     let mut c2 = ctx.clone();
                     c2["Map"] = mctx.clone();
@@ -180,7 +203,10 @@ impl<'a> Interp<'a> {
                 Ok((next, apply_result(s, input, result)?))
             }
             "Succeed" => Ok((None, input)),
-            "Fail" => Err(fail(s["Error"].as_str().unwrap_or(""), s["Cause"].as_str().unwrap_or(""))),
+            "Fail" => Err(fail(
+                s["Error"].as_str().unwrap_or(""),
+                s["Cause"].as_str().unwrap_or(""),
+            )),
             other => panic!("unexpected state type {other}"),
         }
     }
@@ -191,26 +217,61 @@ impl<'a> Interp<'a> {
             .pointer("/Payload/node/id")
             .and_then(Value::as_str)
             .map(str::to_owned)
-            .or_else(|| args.pointer("/Item/nodeId/S").and_then(Value::as_str).map(str::to_owned))
+            .or_else(|| {
+                args.pointer("/Item/nodeId/S")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
             .unwrap_or_default();
         if let Some(err) = self.oracle.failures.get(&node) {
             return Err(fail(err, format!("{node} failed")));
         }
-        let output = self.oracle.outputs.get(&node).cloned().unwrap_or(json!({"from": node}));
-        let port = self.oracle.ports.get(&node).cloned().unwrap_or_else(|| "out".into());
+        let output = self
+            .oracle
+            .outputs
+            .get(&node)
+            .cloned()
+            .unwrap_or(json!({"from": node}));
+        let port = self
+            .oracle
+            .ports
+            .get(&node)
+            .cloned()
+            .unwrap_or_else(|| "out".into());
         Ok(match resource {
-            "arn:aws:states:::lambda:invoke" => json!({"Payload": {"output": output, "port": port}, "StatusCode": 200}),
-            "arn:aws:states:::lambda:invoke.waitForTaskToken" => json!({"output": output, "port": port}),
+            "arn:aws:states:::lambda:invoke" => {
+                json!({"Payload": {"output": output, "port": port}, "StatusCode": 200})
+            }
+            "arn:aws:states:::lambda:invoke.waitForTaskToken" => {
+                json!({"output": output, "port": port})
+            }
             "arn:aws:states:::sqs:sendMessage" => json!({"MessageId": "m-1"}),
             "arn:aws:states:::dynamodb:putItem" => json!({}),
-            r if r.starts_with("arn:aws:states:::states:startExecution") => json!({"Output": output, "ExecutionArn": "arn:child"}),
+            r if r.starts_with("arn:aws:states:::states:startExecution") => {
+                json!({"Output": output, "ExecutionArn": "arn:child"})
+            }
             r => panic!("unexpected resource {r}"),
         })
     }
 
-    fn catch(&mut self, s: &Value, input: Value, f: Failure) -> Result<(Option<String>, Value), Failure> {
-        for c in s.get("Catch").and_then(Value::as_array).cloned().unwrap_or_default() {
-            let errs: Vec<&str> = c["ErrorEquals"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    fn catch(
+        &mut self,
+        s: &Value,
+        input: Value,
+        f: Failure,
+    ) -> Result<(Option<String>, Value), Failure> {
+        for c in s
+            .get("Catch")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+        {
+            let errs: Vec<&str> = c["ErrorEquals"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
             if errs.contains(&"States.ALL") || errs.contains(&f.error.as_str()) {
                 let err = json!({"Error": f.error, "Cause": f.cause});
                 let out = match c.get("ResultPath") {
@@ -232,7 +293,8 @@ fn apply_result(s: &Value, input: Value, result: Value) -> Result<Value, Failure
         Some(other) => panic!("bad ResultPath {other}"),
     };
     match s.get("OutputPath").and_then(Value::as_str) {
-        Some(p) => get(&after, p).ok_or_else(|| fail("States.Runtime", format!("OutputPath {p} not found"))),
+        Some(p) => get(&after, p)
+            .ok_or_else(|| fail("States.Runtime", format!("OutputPath {p} not found"))),
         None => Ok(after),
     }
 }
@@ -296,14 +358,19 @@ fn set(mut root: Value, path: &str, value: Value) -> Result<Value, Failure> {
     for (k, seg) in segs.iter().enumerate() {
         let key = seg.as_str().expect("ResultPath uses names");
         if !cur.is_object() {
-            return Err(fail("States.Runtime", format!("ResultPath {path}: not an object")));
+            return Err(fail(
+                "States.Runtime",
+                format!("ResultPath {path}: not an object"),
+            ));
         }
         let obj = cur.as_object_mut().unwrap();
         if k + 1 == segs.len() {
             obj.insert(key.to_owned(), value);
             break;
         }
-        cur = obj.entry(key.to_owned()).or_insert_with(|| Value::Object(Map::new()));
+        cur = obj
+            .entry(key.to_owned())
+            .or_insert_with(|| Value::Object(Map::new()));
     }
     Ok(root)
 }
@@ -328,12 +395,21 @@ fn params(p: &Value, input: &Value, ctx: &Value) -> Result<Value, Failure> {
 fn expr(e: &str, input: &Value, ctx: &Value) -> Result<Value, Failure> {
     let e = e.trim();
     if let Some(rest) = e.strip_prefix("$$") {
-        return get(ctx, &format!("${rest}")).ok_or_else(|| fail("States.Runtime", format!("{e} not found")));
+        return get(ctx, &format!("${rest}"))
+            .ok_or_else(|| fail("States.Runtime", format!("{e} not found")));
     }
     if e.starts_with('$') {
-        return get(input, e).ok_or_else(|| fail("States.Runtime", format!("The JSONPath '{e}' could not be found")));
+        return get(input, e).ok_or_else(|| {
+            fail(
+                "States.Runtime",
+                format!("The JSONPath '{e}' could not be found"),
+            )
+        });
     }
-    if let Some(args) = e.strip_prefix("States.JsonMerge(").and_then(|r| r.strip_suffix(')')) {
+    if let Some(args) = e
+        .strip_prefix("States.JsonMerge(")
+        .and_then(|r| r.strip_suffix(')'))
+    {
         let parts = split_args(args);
         let a = expr(&parts[0], input, ctx)?;
         let b = expr(&parts[1], input, ctx)?;
@@ -343,14 +419,33 @@ fn expr(e: &str, input: &Value, ctx: &Value) -> Result<Value, Failure> {
         a.extend(b);
         return Ok(Value::Object(a));
     }
-    if let Some(args) = e.strip_prefix("States.ArrayLength(").and_then(|r| r.strip_suffix(')')) {
+    if let Some(args) = e
+        .strip_prefix("States.Array(")
+        .and_then(|r| r.strip_suffix(')'))
+    {
+        return split_args(args)
+            .iter()
+            .map(|a| expr(a, input, ctx))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::Array);
+    }
+    if let Some(args) = e
+        .strip_prefix("States.ArrayLength(")
+        .and_then(|r| r.strip_suffix(')'))
+    {
         let v = expr(args, input, ctx)?;
         return Ok(json!(v.as_array().map(Vec::len).unwrap_or(0)));
     }
-    if let Some(args) = e.strip_prefix("States.JsonToString(").and_then(|r| r.strip_suffix(')')) {
+    if let Some(args) = e
+        .strip_prefix("States.JsonToString(")
+        .and_then(|r| r.strip_suffix(')'))
+    {
         return Ok(json!(expr(args, input, ctx)?.to_string()));
     }
-    if let Some(args) = e.strip_prefix("States.Format(").and_then(|r| r.strip_suffix(')')) {
+    if let Some(args) = e
+        .strip_prefix("States.Format(")
+        .and_then(|r| r.strip_suffix(')'))
+    {
         let parts = split_args(args);
         let template = parts[0].trim_matches('\'').replace("\\'", "'");
         let mut out = String::new();
@@ -452,7 +547,11 @@ fn choice(rule: &Value, input: &Value) -> Result<bool, Failure> {
 
 /// Which nodes run under the workflow semantics, given which port each branching node takes
 /// (`port_of`), for graphs without loops.
-pub fn reference(wf: &Workflow, port_of: &dyn Fn(&str) -> String, branching: &dyn Fn(&str) -> bool) -> BTreeSet<String> {
+pub fn reference(
+    wf: &Workflow,
+    port_of: &dyn Fn(&str) -> String,
+    branching: &dyn Fn(&str) -> bool,
+) -> BTreeSet<String> {
     let mut ran: BTreeSet<String> = BTreeSet::new();
     // Node order in the file is topological in the generated tests.
     for node in &wf.nodes {

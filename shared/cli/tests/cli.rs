@@ -1,0 +1,178 @@
+//! The `concertmaster` binary, run as a user would.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_concertmaster"))
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).current_dir(repo()).output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn write_tmp(name: &str, content: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::write(&path, content).unwrap();
+    (dir, path)
+}
+
+#[test]
+fn validate_accepts_an_example() {
+    let out = run(&["validate", "examples/lead-intake.json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("valid (0 error(s), 0 warning(s))"));
+}
+
+#[test]
+fn validate_reports_every_problem_and_exits_1() {
+    let (_d, path) = write_tmp(
+        "bad.json",
+        r#"{"id":"wf","name":"n","nodes":[{"id":"start","type":"trigger.manual"},{"id":"call","type":"action.http","config":{}}],
+            "edges":[{"from":"start","to":"call"},{"from":"call","to":"ghost"}]}"#,
+    );
+    let out = run(&["validate", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("error[node.invalid_config] node `call` at /nodes/1/config"),
+        "{err}"
+    );
+    assert!(
+        err.contains("error[edge.unknown_target] edge #1 at /edges/1/to"),
+        "{err}"
+    );
+    let out = run(&["validate", path.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["valid"], false);
+    assert_eq!(doc["errors"], 2);
+    assert_eq!(doc["findings"][1]["code"], "edge.unknown_target");
+}
+
+#[test]
+fn malformed_json_gives_line_and_column() {
+    let (_d, path) = write_tmp("broken.json", "{\n  \"id\": \"wf\",\n  \"nodes\": [,]\n}");
+    let out = run(&["validate", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("invalid JSON at line 3, column 13"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(&["validate", path.to_str().unwrap(), "--format", "json"]);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["findings"][0]["code"], "parse.syntax");
+    assert_eq!(
+        (
+            doc["findings"][0]["line"].as_u64(),
+            doc["findings"][0]["column"].as_u64()
+        ),
+        (Some(3), Some(13))
+    );
+}
+
+#[test]
+fn missing_files_exit_2() {
+    let out = run(&["validate", "does/not/exist.json"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("reading does/not/exist.json"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn compile_prints_or_writes_the_definition() {
+    let out = run(&["compile", "examples/lead-intake.json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let asl: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(asl["StartAt"], "contact_form");
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&[
+        "compile",
+        "examples/lead-intake.json",
+        "--out",
+        dir.path().to_str().unwrap(),
+        "--node-runner-function",
+        "arn:aws:lambda:eu-west-1:1:function:runner",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let asl = std::fs::read_to_string(dir.path().join("lead-intake.asl.json")).unwrap();
+    assert!(asl.contains("arn:aws:lambda:eu-west-1:1:function:runner"));
+    let meta: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("lead-intake.compile.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(meta["stateMap"]["enrich"]["nodeId"], "enrich");
+    assert!(meta["executionTypeReason"].as_str().unwrap().len() > 10);
+}
+
+#[test]
+fn compile_refuses_invalid_workflows() {
+    let (_d, path) = write_tmp("empty.json", r#"{"id":"wf","name":"n","nodes":[]}"#);
+    let out = run(&["compile", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("graph.no_trigger"));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn node_types_filter_and_json() {
+    let out = run(&["node-types", "--category", "trigger"]);
+    assert!(out.status.success());
+    let listing = text(&out.stdout);
+    assert_eq!(listing.lines().count(), 5, "{listing}");
+    assert!(listing.contains("trigger.webhook"));
+    let out = run(&["node-types", "--search", "approv", "--json"]);
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list[0]["type"], "flow.approval");
+    assert!(list[0]["configSchema"]["properties"]["title"].is_object());
+    let out = run(&["node-types", "--category", "nonsense"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn plugins_folder_adds_types() {
+    let (dir, _path) = write_tmp(
+        "crm.yaml",
+        "type: acme.crm_lookup\nversion: 1\ncategory: action\ntitle: CRM lookup\ndescription: Look up a contact\nconfigSchema: {type: object}\nexecution: {kind: plugin, executor: {httpUrl: 'http://127.0.0.1:9000/run'}}\n",
+    );
+    let out = run(&[
+        "node-types",
+        "--search",
+        "crm",
+        "--plugins",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(
+        text(&out.stdout).contains("acme.crm_lookup"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn schema_and_help() {
+    let out = run(&["schema"]);
+    let schema: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(schema["title"], "ConcertMaster workflow");
+    for sub in ["validate", "compile", "node-types", "schema"] {
+        let out = run(&[sub, "--help"]);
+        assert!(out.status.success(), "{sub}");
+        assert!(text(&out.stdout).contains("Usage: concertmaster"), "{sub}");
+    }
+}
