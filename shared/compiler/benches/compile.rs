@@ -15,7 +15,9 @@
 use cm_compiler::{CompileOptions, compile, validate};
 use cm_model::{Edge, Node, Position, Settings, Workflow};
 use cm_registry::Registry;
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{
+    BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
+};
 use serde_json::{Value, json};
 use std::hint::black_box;
 
@@ -373,6 +375,44 @@ fn generate(n: usize, seed: u64) -> Workflow {
     }
 }
 
+/// A pathological non-series-parallel "staircase" of `n` nodes: a ladder of chained "N"s
+/// (x[i-1] → x[i], x[i-1] → y[i], y[i-1] → y[i]). No node is comparable with every other, so
+/// the planner peels two sources per recursion level. Only benchmarked with `CM_BENCH_EXTRA=1`.
+fn staircase(n: usize) -> Workflow {
+    let rungs = (n - 2) / 2;
+    let mut nodes = vec![Node::new("t", "trigger.manual")];
+    let mut edges = Vec::new();
+    let set = |id: String| {
+        Node::new(id, "transform.set")
+            .with_config(json!({"fields": {"v": "{{ $.nodes.t.output }}"}}))
+    };
+    for i in 0..rungs {
+        nodes.push(set(format!("x{i}")));
+        nodes.push(set(format!("y{i}")));
+        if i == 0 {
+            edges.push(Edge::new("t", "x0"));
+            edges.push(Edge::new("t", "y0"));
+        } else {
+            edges.push(Edge::new(format!("x{}", i - 1), format!("x{i}")));
+            edges.push(Edge::new(format!("x{}", i - 1), format!("y{i}")));
+            edges.push(Edge::new(format!("y{}", i - 1), format!("y{i}")));
+        }
+    }
+    nodes.push(set("end".into()));
+    edges.push(Edge::new(format!("x{}", rungs - 1), "end"));
+    edges.push(Edge::new(format!("y{}", rungs - 1), "end"));
+    Workflow {
+        id: format!("staircase-{n}"),
+        name: "Staircase".into(),
+        description: String::new(),
+        version: 1,
+        nodes,
+        edges,
+        settings: Settings::default(),
+        metadata: serde_json::Map::new(),
+    }
+}
+
 struct Case {
     n: usize,
     wf: Workflow,
@@ -455,13 +495,27 @@ fn benches(c: &mut Criterion) {
     for case in &cases {
         group.throughput(Throughput::Elements(case.n as u64));
         if case.n >= 1_000 {
-            group.sample_size(20);
+            // ~15 ms per iteration: flat sampling fits 20 samples into a short measurement.
+            group.sample_size(20).sampling_mode(SamplingMode::Flat);
         }
         group.bench_with_input(BenchmarkId::from_parameter(case.n), &case.wf, |b, wf| {
             b.iter(|| compile(black_box(wf), &registry, &opts).expect("compiles"));
         });
     }
     group.finish();
+
+    if std::env::var_os("CM_BENCH_EXTRA").is_some() {
+        let mut group = c.benchmark_group("compile_staircase");
+        group.sample_size(10);
+        for n in [100, 1_000] {
+            let wf = staircase(n);
+            assert!(validate(&wf, &registry).iter().all(|f| !f.is_error()));
+            group.bench_with_input(BenchmarkId::from_parameter(n), &wf, |b, wf| {
+                b.iter(|| compile(black_box(wf), &registry, &opts).expect("compiles"));
+            });
+        }
+        group.finish();
+    }
 }
 
 criterion_group!(compile_benches, benches);

@@ -118,3 +118,39 @@ fn shipped_node_type_schema_is_current() {
         "schemas/node-type.schema.json is stale; run UPDATE_GOLDEN=1 cargo test -p cm-compiler --test golden"
     );
 }
+
+#[test]
+fn every_finding_code_is_documented() {
+    let doc = std::fs::read_to_string(repo().join("docs/validation.md")).unwrap();
+    let mut codes = Vec::new();
+    for dir in ["shared/compiler/src", "shared/model/src"] {
+        for entry in std::fs::read_dir(repo().join(dir)).unwrap() {
+            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            for piece in text.split('"').skip(1).step_by(2) {
+                let prefix = piece.split('.').next().unwrap_or_default();
+                let known = [
+                    "workflow", "node", "edge", "graph", "port", "template", "foreach", "settings",
+                    "asl", "parse",
+                ];
+                let shaped = piece.split('.').count() == 2
+                    && piece
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c == '_' || c == '.');
+                if known.contains(&prefix) && shaped {
+                    codes.push(piece.to_owned());
+                }
+            }
+        }
+    }
+    codes.sort();
+    codes.dedup();
+    assert!(codes.len() > 30, "{codes:?}");
+    let missing: Vec<&String> = codes
+        .iter()
+        .filter(|c| !doc.contains(&format!("`{c}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/validation.md does not list {missing:?}"
+    );
+}

@@ -490,3 +490,27 @@ fn loop_bodies_cannot_read_their_own_loop_output() {
         .collect();
     assert_eq!(paths, ["/nodes/3/config/url", "/nodes/4/config/url"]);
 }
+
+#[test]
+fn workflow_level_rules() {
+    let f = check(with(base(), |d| {
+        d["name"] = json!("  ");
+        d["settings"] = json!({"timeoutSeconds": 0});
+        d["nodes"][1]["onError"] = json!({"action": "continue", "errors": ["States.ALL", "X"]});
+    }));
+    assert_eq!(find(&f, "workflow.missing_name").path, "/name");
+    assert_eq!(
+        find(&f, "settings.invalid_timeout").path,
+        "/settings/timeoutSeconds"
+    );
+    assert_eq!(
+        find(&f, "node.invalid_on_error").path,
+        "/nodes/1/onError/errors"
+    );
+    let mut doc = base();
+    let edges = doc["edges"].as_array_mut().unwrap();
+    for _ in 0..cm_compiler::MAX_EDGES {
+        edges.push(json!({"from": "start", "to": "call"}));
+    }
+    assert_eq!(find(&check(doc), "workflow.too_many_edges").path, "/edges");
+}

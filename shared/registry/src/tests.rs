@@ -188,7 +188,18 @@ fn plugin_descriptors_are_checked() {
     let err = r.register(d.clone()).expect_err("bad schema");
     assert!(err.to_string().contains("configSchema"), "{err}");
     d.type_id = "NoDots".into();
-    assert!(r.register(d).is_err());
+    assert!(r.register(d.clone()).is_err());
+    d.type_id = "acme.hook".into();
+    d.config_schema = json!({"type": "object"});
+    d.category = Category::Trigger;
+    d.execution = Execution::Plugin {
+        executor: PluginExecutor {
+            lambda_arn: Some("f".into()),
+            http_url: None,
+        },
+    };
+    let err = r.register(d).expect_err("plugin trigger");
+    assert!(err.to_string().contains("cannot be triggers"), "{err}");
 }
 
 #[test]
