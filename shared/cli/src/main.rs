@@ -125,10 +125,20 @@ fn main() -> ExitCode {
     }
 }
 
+/// A workflow file: its text (for locating findings) and the parse result.
+struct Loaded {
+    text: String,
+    parsed: std::result::Result<Workflow, cm_model::ParseError>,
+}
+
 /// Reads and parses a workflow; a parse error is reported like a finding (exit 1).
-fn load(file: &Path) -> Result<std::result::Result<Workflow, cm_model::ParseError>> {
+fn load(file: &Path) -> Result<Loaded> {
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-    Ok(cm_model::from_json_slice(&bytes))
+    let parsed = cm_model::from_json_slice(&bytes);
+    Ok(Loaded {
+        text: String::from_utf8_lossy(&bytes).into_owned(),
+        parsed,
+    })
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
@@ -139,11 +149,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             registry,
         } => {
             let registry = registry.load()?;
-            let findings = match load(&file)? {
-                Ok(wf) => cm_compiler::validate(&wf, &registry),
-                Err(e) => return Ok(parse_failure(&file, &e, format)),
+            let loaded = load(&file)?;
+            let findings = match &loaded.parsed {
+                Ok(wf) => cm_compiler::validate(wf, &registry),
+                Err(e) => return Ok(parse_failure(&file, e, format)),
             };
-            print_findings(&file, &findings, format);
+            print_findings(&file, &loaded.text, &findings, format);
             Ok(exit_for(&findings))
         }
         Command::Compile {
@@ -154,7 +165,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             registry,
         } => {
             let registry = registry.load()?;
-            let wf = match load(&file)? {
+            let loaded = load(&file)?;
+            let wf = match loaded.parsed {
                 Ok(wf) => wf,
                 Err(e) => return Ok(parse_failure(&file, &e, Format::Human)),
             };
@@ -168,12 +180,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let compiled = match cm_compiler::compile(&wf, &registry, &opts) {
                 Ok(c) => c,
                 Err(CompileError::Invalid(findings)) => {
-                    print_findings(&file, &findings, Format::Human);
+                    print_findings(&file, &loaded.text, &findings, Format::Human);
                     return Ok(ExitCode::from(1));
                 }
             };
             for w in &compiled.warnings {
-                eprintln!("{}: {w}", file.display());
+                eprintln!("{}: {w}", location(&file, &loaded.text, &w.path));
             }
             let summary = json!({
                 "workflowId": wf.id,
@@ -282,7 +294,15 @@ fn parse_failure(file: &Path, e: &cm_model::ParseError, format: Format) -> ExitC
     ExitCode::from(1)
 }
 
-fn print_findings(file: &Path, findings: &[Finding], format: Format) {
+/// `file:line:column` of a JSON Pointer in the file's text (just `file` if it cannot be found).
+fn location(file: &Path, text: &str, pointer: &str) -> String {
+    match cm_model::locate(text, pointer) {
+        Some((line, column)) => format!("{}:{line}:{column}", file.display()),
+        None => file.display().to_string(),
+    }
+}
+
+fn print_findings(file: &Path, text: &str, findings: &[Finding], format: Format) {
     let errors = findings
         .iter()
         .filter(|f| f.severity == Severity::Error)
@@ -291,7 +311,7 @@ fn print_findings(file: &Path, findings: &[Finding], format: Format) {
     match format {
         Format::Human => {
             for f in findings {
-                eprintln!("{}: {f}", file.display());
+                eprintln!("{}: {f}", location(file, text, &f.path));
             }
             eprintln!(
                 "{}: {} ({errors} error(s), {warnings} warning(s))",
@@ -300,11 +320,22 @@ fn print_findings(file: &Path, findings: &[Finding], format: Format) {
             );
         }
         Format::Json => {
+            let located: Vec<serde_json::Value> = findings
+                .iter()
+                .map(|f| {
+                    let mut v = serde_json::to_value(f).unwrap_or_default();
+                    if let Some((line, column)) = cm_model::locate(text, &f.path) {
+                        v["line"] = json!(line);
+                        v["column"] = json!(column);
+                    }
+                    v
+                })
+                .collect();
             let doc = json!({
                 "valid": errors == 0,
                 "errors": errors,
                 "warnings": warnings,
-                "findings": findings,
+                "findings": located,
             });
             println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         }

@@ -47,11 +47,11 @@ fn validate_reports_every_problem_and_exits_1() {
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     assert!(
-        err.contains("error[node.invalid_config] node `call` at /nodes/1/config"),
+        err.contains(":1:114: error[node.invalid_config] node `call` at /nodes/1/config"),
         "{err}"
     );
     assert!(
-        err.contains("error[edge.unknown_target] edge #1 at /edges/1/to"),
+        err.contains(":2:71: error[edge.unknown_target] edge #1 at /edges/1/to"),
         "{err}"
     );
     let out = run(&["validate", path.to_str().unwrap(), "--format", "json"]);
@@ -60,6 +60,13 @@ fn validate_reports_every_problem_and_exits_1() {
     assert_eq!(doc["valid"], false);
     assert_eq!(doc["errors"], 2);
     assert_eq!(doc["findings"][1]["code"], "edge.unknown_target");
+    assert_eq!(
+        (
+            doc["findings"][1]["line"].as_u64(),
+            doc["findings"][1]["column"].as_u64()
+        ),
+        (Some(2), Some(71))
+    );
 }
 
 #[test]

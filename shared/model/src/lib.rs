@@ -18,8 +18,10 @@
 //! `{{ $.nodes.<nodeId>.output }}`. Inside a for-each body `$.item` and `$.index` hold the current
 //! element. See `docs/data-model.md` for the full description.
 
+mod locate;
 mod parse;
 
+pub use locate::locate;
 pub use parse::{MAX_WORKFLOW_BYTES, ParseError, from_json_slice, from_json_str, from_json_value};
 
 use schemars::JsonSchema;
