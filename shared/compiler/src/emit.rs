@@ -132,11 +132,12 @@ impl<'a, 'w> Emitter<'a, 'w> {
         (frag.entry, states, frag.cost.then(Cost::events(2)))
     }
 
+    /// A unique state name derived from `base`, at most [`MAX_STATE_NAME`] characters.
     fn name(&mut self, base: &str, node: Option<usize>, role: StateRole) -> String {
-        let mut name = base.to_owned();
+        let mut name = fit_name(base, None);
         let mut k = 2;
         while !self.used.insert(name.clone()) {
-            name = format!("{base}.{k}");
+            name = fit_name(base, Some(k));
             k += 1;
         }
         self.record(&name, node, role);
@@ -313,7 +314,11 @@ impl<'a, 'w> Emitter<'a, 'w> {
             let mut state = json!({"Type": "Pass", "Parameters": params});
             steps += 1;
             if upto < n {
-                let next = self.name(&format!("{current}.{}", steps + 1), None, StateRole::Merge);
+                let next = self.name(
+                    &format!("{name}.merge.{}", steps + 1),
+                    None,
+                    StateRole::Merge,
+                );
                 state["Next"] = json!(next);
                 states.insert(current.clone(), state);
                 current = next;
@@ -1098,6 +1103,24 @@ impl<'a, 'w> Emitter<'a, 'w> {
         }
         (exits, cost)
     }
+}
+
+/// AWS's limit on state name length.
+const MAX_STATE_NAME: usize = 80;
+
+/// `base` (plus `.k`), shortened with a `~` mark when too long. Names are ASCII: node ids and
+/// port names are identifiers.
+fn fit_name(base: &str, k: Option<usize>) -> String {
+    let suffix = k.map(|k| format!(".{k}")).unwrap_or_default();
+    if base.len() + suffix.len() <= MAX_STATE_NAME {
+        return format!("{base}{suffix}");
+    }
+    let keep = MAX_STATE_NAME - suffix.len() - 1;
+    let cut = (0..=keep)
+        .rev()
+        .find(|&i| base.is_char_boundary(i))
+        .unwrap_or(0);
+    format!("{}~{suffix}", &base[..cut])
 }
 
 fn next_frag(name: String, cost: Cost) -> Frag {

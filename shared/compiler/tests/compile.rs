@@ -15,7 +15,14 @@ fn compile_doc(doc: Value) -> Result<Compiled, CompileError> {
 }
 
 fn ok(doc: Value) -> Compiled {
-    compile_doc(doc).unwrap_or_else(|e| panic!("{e}"))
+    let c = compile_doc(doc).unwrap_or_else(|e| panic!("{e}"));
+    let problems = support::lint(&c.definition);
+    assert!(
+        problems.is_empty(),
+        "{problems:#?}\n{}",
+        c.definition_json()
+    );
+    c
 }
 
 fn chain(trigger: &str, nodes: Vec<Value>) -> Value {
@@ -608,4 +615,34 @@ fn a_branch_entered_through_two_ports_is_still_a_jump() {
             "{port}/{fail}: {started:?}"
         );
     }
+}
+
+#[test]
+fn state_names_stay_within_80_characters() {
+    let long = "n".repeat(64);
+    let port = "p".repeat(60);
+    let doc = json!({"id": "wf", "name": "T",
+    "nodes": [
+        {"id": "start", "type": "trigger.manual"},
+        {"id": long, "type": "condition.switch", "config": {"cases": [
+            {"port": port, "rules": [{"field": "$.a", "op": "exists"}]},
+            {"port": format!("{port}x"), "rules": [{"field": "$.b", "op": "exists"}]}
+        ]}},
+        {"id": "a", "type": "action.http", "config": {"url": "x"}},
+        {"id": "b", "type": "action.http", "config": {"url": "x"}}
+    ],
+    "edges": [
+        {"from": "start", "to": long},
+        {"from": long, "fromPort": port, "to": "a"},
+        {"from": long, "fromPort": format!("{port}x"), "to": "b"}
+    ]});
+    let c = ok(doc);
+    let names: Vec<&String> = c.state_map.keys().filter(|n| n.contains('~')).collect();
+    assert_eq!(
+        names.len(),
+        2,
+        "{:?}",
+        c.state_map.keys().collect::<Vec<_>>()
+    );
+    assert!(names.iter().all(|n| n.len() <= 80));
 }

@@ -193,10 +193,17 @@ fn check_run(
 }
 
 fn compile_ok(wf: &Workflow) -> Compiled {
-    match compile(wf, &Registry::builtin(), &CompileOptions::default()) {
+    let c = match compile(wf, &Registry::builtin(), &CompileOptions::default()) {
         Ok(c) => c,
         Err(e) => panic!("{e}\n{}", wf.to_json_pretty()),
-    }
+    };
+    let problems = support::lint(&c.definition);
+    assert!(
+        problems.is_empty(),
+        "{problems:#?}\n{}",
+        c.definition_json()
+    );
+    c
 }
 
 fn all_picks(wf: &Workflow) -> Vec<HashMap<String, usize>> {

@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
+mod support;
+
 use cm_compiler::{CompileOptions, compile, validate};
 use cm_registry::Registry;
 use std::path::{Path, PathBuf};
@@ -45,6 +47,8 @@ fn examples_match_their_golden_asl() {
     for file in examples() {
         let wf = cm_model::from_json_slice(&std::fs::read(&file).unwrap()).unwrap();
         let compiled = compile(&wf, &registry, &CompileOptions::default()).unwrap();
+        let problems = support::lint(&compiled.definition);
+        assert!(problems.is_empty(), "{}: {problems:#?}", file.display());
         let summary = serde_json::json!({
             "executionType": compiled.execution_type,
             "executionTypeReason": compiled.execution_type_reason,

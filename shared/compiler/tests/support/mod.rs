@@ -566,3 +566,174 @@ pub fn reference(
     }
     ran
 }
+
+/// Structural checks AWS applies when a state machine is created (the ones our output could
+/// plausibly break): every transition lands on a state of the same scope, every state is
+/// reachable, terminal rules, unique names of at most 80 characters, field placement, retriers.
+pub fn lint(definition: &Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut names = BTreeSet::new();
+    lint_scope(definition, "", &mut names, &mut problems);
+    problems
+}
+
+fn lint_scope(scope: &Value, at: &str, names: &mut BTreeSet<String>, problems: &mut Vec<String>) {
+    let Some(states) = scope.get("States").and_then(Value::as_object) else {
+        problems.push(format!("{at}: no States"));
+        return;
+    };
+    let start = scope
+        .get("StartAt")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if !states.contains_key(start) {
+        problems.push(format!("{at}: StartAt {start:?} is not a state"));
+    }
+    let mut edges: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (name, s) in states {
+        let here = format!("{at}/{name}");
+        if name.chars().count() > 80 {
+            problems.push(format!("{here}: name longer than 80 characters"));
+        }
+        if !names.insert(name.clone()) {
+            problems.push(format!("{here}: state name used twice in the machine"));
+        }
+        let ty = s.get("Type").and_then(Value::as_str).unwrap_or_default();
+        let mut targets: Vec<&str> = Vec::new();
+        if let Some(n) = s.get("Next").and_then(Value::as_str) {
+            targets.push(n);
+        }
+        let end = s.get("End") == Some(&json!(true));
+        match ty {
+            "Choice" => {
+                if s.get("Next").is_some() || s.get("End").is_some() {
+                    problems.push(format!("{here}: Choice cannot have Next/End"));
+                }
+                let rules: &[Value] = s
+                    .get("Choices")
+                    .and_then(Value::as_array)
+                    .map_or(&[], Vec::as_slice);
+                if rules.is_empty() {
+                    problems.push(format!("{here}: Choice without Choices"));
+                }
+                for r in rules {
+                    match r.get("Next").and_then(Value::as_str) {
+                        Some(n) => {
+                            targets.push(states.get_key_value(n).map_or(n, |(k, _)| k.as_str()))
+                        }
+                        None => problems.push(format!("{here}: choice rule without Next")),
+                    }
+                }
+                if let Some(d) = s.get("Default").and_then(Value::as_str) {
+                    targets.push(d);
+                }
+            }
+            "Succeed" | "Fail" => {}
+            "Pass" | "Task" | "Wait" | "Parallel" | "Map" => {
+                if end == s.get("Next").is_some() {
+                    problems.push(format!("{here}: needs exactly one of Next and End"));
+                }
+            }
+            other => problems.push(format!("{here}: unknown Type {other:?}")),
+        }
+        if s.get("ResultSelector").is_some() && !matches!(ty, "Task" | "Map" | "Parallel") {
+            problems.push(format!("{here}: ResultSelector on a {ty}"));
+        }
+        if (s.get("Retry").is_some() || s.get("Catch").is_some())
+            && !matches!(ty, "Task" | "Map" | "Parallel")
+        {
+            problems.push(format!("{here}: Retry/Catch on a {ty}"));
+        }
+        if ty == "Task" && s.get("Resource").and_then(Value::as_str).is_none() {
+            problems.push(format!("{here}: Task without Resource"));
+        }
+        for (k, retrier) in s
+            .get("Retry")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let errors = retrier["ErrorEquals"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            if errors.is_empty() {
+                problems.push(format!("{here}: retrier {k} has no ErrorEquals"));
+            }
+            if errors.contains(&json!("States.ALL"))
+                && (errors.len() > 1 || k + 1 != s["Retry"].as_array().map_or(0, Vec::len))
+            {
+                problems.push(format!(
+                    "{here}: States.ALL must be alone in the last retrier"
+                ));
+            }
+        }
+        for c in s
+            .get("Catch")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            match c.get("Next").and_then(Value::as_str) {
+                Some(n) => targets.push(states.get_key_value(n).map_or(n, |(k, _)| k.as_str())),
+                None => problems.push(format!("{here}: catcher without Next")),
+            }
+        }
+        for field in ["Parameters", "ResultSelector", "ItemSelector"] {
+            if let Some(p) = s.get(field) {
+                check_dollar_keys(p, &format!("{here}.{field}"), problems);
+            }
+        }
+        for t in &targets {
+            if !states.contains_key(*t) {
+                problems.push(format!(
+                    "{here}: transition to {t:?}, which is not in this scope"
+                ));
+            }
+        }
+        for (i, b) in s
+            .get("Branches")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            lint_scope(b, &format!("{here}[{i}]"), names, problems);
+        }
+        if let Some(p) = s.get("ItemProcessor") {
+            lint_scope(p, &format!("{here}.ItemProcessor"), names, problems);
+        }
+        edges.insert(name.as_str(), targets);
+    }
+    // Reachability from StartAt.
+    let mut seen: BTreeSet<&str> = BTreeSet::new();
+    let mut stack = vec![start];
+    while let Some(n) = stack.pop() {
+        if seen.insert(n) {
+            stack.extend(edges.get(n).into_iter().flatten().copied());
+        }
+    }
+    for name in states.keys() {
+        if !seen.contains(name.as_str()) {
+            problems.push(format!("{at}/{name}: unreachable from StartAt"));
+        }
+    }
+}
+
+fn check_dollar_keys(v: &Value, at: &str, problems: &mut Vec<String>) {
+    if let Value::Object(m) = v {
+        for (k, child) in m {
+            if k.ends_with(".$") {
+                match child.as_str() {
+                    Some(e) if e.starts_with('$') || e.starts_with("States.") => {}
+                    _ => problems.push(format!(
+                        "{at}.{k}: a .$ field must hold a path or intrinsic, got {child}"
+                    )),
+                }
+            } else {
+                check_dollar_keys(child, &format!("{at}.{k}"), problems);
+            }
+        }
+    }
+}
