@@ -11,6 +11,8 @@
 //! Run: `cargo bench -p cm-compiler --bench compile -- --warm-up-time 1 --measurement-time 3`.
 //! Test mode (each benchmark once): `cargo test -p cm-compiler --benches`.
 //! `CM_BENCH_DUMP=<dir>` writes the generated workflows as `<dir>/generated-<n>.json`.
+//! `CM_BENCH_EXTRA=1` adds `compile_staircase/{100,1000}`, a pathological non-series-parallel
+//! ladder that exercises the planner's worst case.
 
 use cm_compiler::{CompileOptions, compile, validate};
 use cm_model::{Edge, Node, Position, Settings, Workflow};
@@ -99,6 +101,8 @@ struct Gen {
     max_piece: usize,
     /// Top-level pieces emitted so far (top-level shapes go round-robin for variety).
     top_pieces: usize,
+    /// How many pieces of each shape were generated (indexed by `Shape as usize`).
+    counts: [usize; 5],
 }
 
 impl Gen {
@@ -220,6 +224,7 @@ impl Gen {
             }
         };
         let cap = |s: Shape| budget.min(self.max_piece.max(s.min_size()));
+        self.counts[shape as usize] += 1;
         match shape {
             Shape::Seq => {
                 let len = self.rng.range(1, cap(Shape::Seq).min(4));
@@ -354,10 +359,16 @@ fn generate(n: usize, seed: u64) -> Workflow {
         in_loop: false,
         max_piece: (n / 3).clamp(3, 14),
         top_pieces: 0,
+        counts: [0; 5],
     };
     let start = g.add("start", "trigger.manual", json!({}));
     g.chain(Attach::after(&start), n - 1, 0);
     assert_eq!(g.nodes.len(), n);
+    let [seq, diamond, nshape, iff, foreach] = g.counts;
+    eprintln!(
+        "generated n={n}: shapes: {seq} sequences, {diamond} diamonds, {nshape} N, {iff} if, \
+         {foreach} for-each"
+    );
     Workflow {
         id: format!("bench-{n}"),
         name: format!("Generated benchmark workflow ({n} nodes)"),
@@ -506,7 +517,7 @@ fn benches(c: &mut Criterion) {
 
     if std::env::var_os("CM_BENCH_EXTRA").is_some() {
         let mut group = c.benchmark_group("compile_staircase");
-        group.sample_size(10);
+        group.sample_size(10).sampling_mode(SamplingMode::Flat);
         for n in [100, 1_000] {
             let wf = staircase(n);
             assert!(validate(&wf, &registry).iter().all(|f| !f.is_error()));

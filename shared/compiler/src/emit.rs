@@ -34,7 +34,7 @@ pub(crate) struct Cost {
 impl Cost {
     fn then(self, o: Cost) -> Cost {
         Cost {
-            events: self.events + o.events,
+            events: self.events.saturating_add(o.events),
             seconds: self.seconds.zip(o.seconds).map(|(a, b)| a + b),
         }
     }
@@ -277,7 +277,7 @@ impl<'a, 'w> Emitter<'a, 'w> {
             let frag = self.block(b, &mut sub, ctx);
             self.finish(&mut sub, frag.exits, Some("$.nodes"));
             asl_branches.push(json!({"StartAt": frag.entry, "States": sub}));
-            cost.events += frag.cost.events;
+            cost.events = cost.events.saturating_add(frag.cost.events);
             slowest = slowest.max(Cost {
                 events: 0,
                 seconds: frag.cost.seconds,
@@ -327,7 +327,7 @@ impl<'a, 'w> Emitter<'a, 'w> {
             }
             done = upto;
         }
-        cost.events += 2 * steps;
+        cost.events = cost.events.saturating_add(2 * steps);
         Frag {
             entry: name,
             exits: vec![Exit {
@@ -740,7 +740,12 @@ impl<'a, 'w> Emitter<'a, 'w> {
             self.estimated_items.div_ceil(concurrency)
         };
         let cost = Cost {
-            events: 4 + self.estimated_items * (2 + frag.cost.events),
+            // Saturating: a hostile estimatedItemsPerLoop must not overflow (the projection then
+            // simply exceeds every limit).
+            events: self
+                .estimated_items
+                .saturating_mul(frag.cost.events.saturating_add(2))
+                .saturating_add(4),
             seconds: frag.cost.seconds.map(|s| s * batches as f64),
         };
         let (exits, cost) = self.retry_catch(v, &name, &mut state, states, cost, None);
@@ -1099,7 +1104,7 @@ impl<'a, 'w> Emitter<'a, 'w> {
                 state: caught,
                 slot: Slot::Next,
             });
-            cost.events += 2;
+            cost.events = cost.events.saturating_add(2);
         }
         (exits, cost)
     }

@@ -158,3 +158,20 @@ fn every_finding_code_is_documented() {
         "docs/validation.md does not list {missing:?}"
     );
 }
+
+/// Inputs the fuzzer once broke: each must now give Ok or findings, never a panic.
+#[test]
+fn fuzz_regressions_stay_fixed() {
+    let registry = Registry::builtin();
+    let dir = repo().join("fuzz/regressions");
+    let entries: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert!(!entries.is_empty(), "no regression inputs in {}", dir.display());
+    for entry in entries {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        if let Ok(wf) = cm_model::from_json_slice(&bytes) {
+            let _ = validate(&wf, &registry);
+            let _ = compile(&wf, &registry, &CompileOptions::default());
+        }
+    }
+}
