@@ -894,6 +894,8 @@ impl<'a, 'w> Emitter<'a, 'w> {
             events: 5 + if prepare.is_some() { 2 } else { 0 },
             seconds: None,
         };
+        // Reserve the slot so that the task is listed before its catch handler.
+        states.insert(name.clone(), Value::Null);
         let (exits, cost) = self.retry_catch(
             v,
             &name,
@@ -987,6 +989,7 @@ impl<'a, 'w> Emitter<'a, 'w> {
         } else {
             Some(DEFAULT_TASK_SECONDS)
         };
+        states.insert(name.clone(), Value::Null);
         let (exits, cost) = self.retry_catch(v, &name, &mut state, states, cost, default);
         states.insert(name.clone(), state);
         Frag {
