@@ -2,6 +2,8 @@
 # Builds and runs the parse_validate_compile fuzz target for a while (for humans, not CI).
 #
 #   fuzz/run.sh [SECONDS] [extra libFuzzer flags...]     (default: 60 seconds)
+#   fuzz/run.sh regressions                              runs each fuzz/regressions/*.json once
+#                                                        and says which still fail
 #
 # Environment:
 #   TARGET     fuzz target name            (default: parse_validate_compile)
@@ -10,9 +12,12 @@
 #   JOBS       parallel fuzzing jobs       (default: 1; the machine has 2 cores)
 #
 # Needs cargo-fuzz (`cargo install cargo-fuzz`). The toolchain is stable, so RUSTC_BOOTSTRAP=1
-# lets cargo-fuzz use the nightly-only flags it needs. The corpus is seeded from examples/*.json
-# and fuzz/regressions/*.json; findings land in fuzz/artifacts/<target>/ (both are gitignored).
-# Reproduce a finding: RUSTC_BOOTSTRAP=1 cargo fuzz run <target> fuzz/artifacts/<target>/<file>
+# lets cargo-fuzz use the nightly-only flags it needs. The build keeps debug assertions and
+# overflow checks on (cargo-fuzz's default), so arithmetic overflow counts as a crash. The corpus
+# is seeded from examples/*.json; findings land in fuzz/artifacts/<target>/ (corpus and artifacts
+# are gitignored). Known reproducers live in fuzz/regressions/ (not used as seeds: libFuzzer stops
+# on a crashing seed). Reproduce one input:
+#   RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer none <target> <file>
 set -euo pipefail
 
 seconds="${1:-60}"
@@ -31,19 +36,34 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 export RUSTC_BOOTSTRAP=1
 
+cargo fuzz build --sanitizer "$sanitizer" "$target"
+
+if [ "$seconds" = "regressions" ]; then
+    failing=0
+    for input in "$here"/regressions/*.json; do
+        [ -e "$input" ] || continue
+        if cargo fuzz run --sanitizer "$sanitizer" "$target" "$input" >/dev/null 2>&1; then
+            echo "ok      $(basename "$input")"
+        else
+            echo "FAILS   $(basename "$input")"
+            failing=$((failing + 1))
+        fi
+    done
+    echo "$failing regression input(s) still fail"
+    exit $((failing > 0))
+fi
+
 corpus="$here/corpus/$target"
 mkdir -p "$corpus" "$here/artifacts/$target"
-# Seeds: the example workflows and every recorded regression input.
-for seed in "$root"/examples/*.json "$here"/regressions/*.json; do
+# Seeds: the example workflows.
+for seed in "$root"/examples/*.json; do
     [ -e "$seed" ] && cp -f "$seed" "$corpus/seed-$(basename "$seed")"
 done
-
-cargo fuzz build --sanitizer "$sanitizer" "$target"
 exec cargo fuzz run --sanitizer "$sanitizer" --jobs "$jobs" "$target" "$corpus" -- \
     -max_total_time="$seconds" \
     -timeout=10 \
     -rss_limit_mb=4096 \
-    -max_len=65536 \
+    -max_len=16384 \
     -dict="$here/json.dict" \
     -print_final_stats=1 \
     "$@"

@@ -165,7 +165,11 @@ fn fuzz_regressions_stay_fixed() {
     let registry = Registry::builtin();
     let dir = repo().join("fuzz/regressions");
     let entries: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
-    assert!(!entries.is_empty(), "no regression inputs in {}", dir.display());
+    assert!(
+        !entries.is_empty(),
+        "no regression inputs in {}",
+        dir.display()
+    );
     for entry in entries {
         let path = entry.unwrap().path();
         let bytes = std::fs::read(&path).unwrap();
