@@ -276,7 +276,10 @@ impl<'a, 'w> Emitter<'a, 'w> {
             let mut sub = States::new();
             let frag = self.block(b, &mut sub, ctx);
             self.finish(&mut sub, frag.exits, Some("$.nodes"));
-            asl_branches.push(json!({"StartAt": frag.entry, "States": sub}));
+            asl_branches.push(obj([
+                ("StartAt", json!(frag.entry)),
+                ("States", Value::Object(sub)),
+            ]));
             cost.events = cost.events.saturating_add(frag.cost.events);
             slowest = slowest.max(Cost {
                 events: 0,
@@ -289,7 +292,12 @@ impl<'a, 'w> Emitter<'a, 'w> {
         let merge = self.name(&format!("{name}.merge"), None, StateRole::Merge);
         states.insert(
             name.clone(),
-            json!({"Type": "Parallel", "Branches": asl_branches, "ResultPath": "$.branches", "Next": merge}),
+            obj([
+                ("Type", json!("Parallel")),
+                ("Branches", Value::Array(asl_branches)),
+                ("ResultPath", json!("$.branches")),
+                ("Next", json!(merge)),
+            ]),
         );
         let n = branches.len();
         let mut done = 0;
@@ -311,7 +319,10 @@ impl<'a, 'w> Emitter<'a, 'w> {
             if upto < n {
                 params.insert("branches.$".into(), json!("$.branches"));
             }
-            let mut state = json!({"Type": "Pass", "Parameters": params});
+            let mut state = obj([
+                ("Type", json!("Pass")),
+                ("Parameters", Value::Object(params)),
+            ]);
             steps += 1;
             if upto < n {
                 let next = self.name(
@@ -509,7 +520,11 @@ impl<'a, 'w> Emitter<'a, 'w> {
                 let name = self.name(id, Some(v), StateRole::Node);
                 states.insert(
                     name.clone(),
-                    json!({"Type": "Pass", "Parameters": params, "ResultPath": result_path}),
+                    obj([
+                        ("Type", json!("Pass")),
+                        ("Parameters", Value::Object(params)),
+                        ("ResultPath", json!(result_path)),
+                    ]),
                 );
                 next_frag(name, Cost::events(2))
             }
@@ -533,7 +548,7 @@ impl<'a, 'w> Emitter<'a, 'w> {
                     state: NativeState::Map,
                 },
                 _,
-            ) => self.map(v, states, ctx),
+            ) => self.map(v, states),
             (
                 Execution::Native {
                     state: NativeState::Pass,
@@ -601,8 +616,11 @@ impl<'a, 'w> Emitter<'a, 'w> {
                 rule
             })
             .collect();
-        states[&name] =
-            json!({"Type": "Choice", "Choices": rules, "Default": port_states[default_port]});
+        states[&name] = obj([
+            ("Type", json!("Choice")),
+            ("Choices", Value::Array(rules)),
+            ("Default", json!(port_states[default_port])),
+        ]);
         let mut exits = Vec::new();
         let mut worst = Cost::events(0);
         let mut unreached: Vec<&String> = Vec::new();
@@ -690,7 +708,7 @@ impl<'a, 'w> Emitter<'a, 'w> {
         }
     }
 
-    fn map(&mut self, v: usize, states: &mut States, ctx: &Ctx) -> Frag {
+    fn map(&mut self, v: usize, states: &mut States) -> Frag {
         let node = &self.g.wf.nodes[v];
         let id = node.id.as_str();
         let name = self.name(id, Some(v), StateRole::Node);
@@ -715,25 +733,30 @@ impl<'a, 'w> Emitter<'a, 'w> {
             .get("maxConcurrency")
             .and_then(Value::as_u64)
             .unwrap_or(10);
-        let mut state = json!({
-            "Type": "Map",
-            "ItemsPath": items,
-            "ItemSelector": {
-                "run.$": "$.run",
-                "nodes.$": "$.nodes",
-                "item.$": "$$.Map.Item.Value",
-                "index.$": "$$.Map.Item.Index"
-            },
-            "MaxConcurrency": concurrency,
-            "ItemProcessor": {
-                "ProcessorConfig": {"Mode": "INLINE"},
-                "StartAt": frag.entry,
-                "States": sub
-            },
-            "ResultSelector": {"output.$": "$", "port": "done"},
-            "ResultPath": format!("$.nodes.{id}"),
-        });
-        let _ = ctx;
+        let mut state = obj([
+            ("Type", json!("Map")),
+            ("ItemsPath", json!(items)),
+            (
+                "ItemSelector",
+                json!({
+                    "run.$": "$.run",
+                    "nodes.$": "$.nodes",
+                    "item.$": "$$.Map.Item.Value",
+                    "index.$": "$$.Map.Item.Index"
+                }),
+            ),
+            ("MaxConcurrency", json!(concurrency)),
+            (
+                "ItemProcessor",
+                obj([
+                    ("ProcessorConfig", json!({"Mode": "INLINE"})),
+                    ("StartAt", json!(frag.entry)),
+                    ("States", Value::Object(sub)),
+                ]),
+            ),
+            ("ResultSelector", json!({"output.$": "$", "port": "done"})),
+            ("ResultPath", json!(format!("$.nodes.{id}"))),
+        ]);
         let batches = if concurrency == 0 {
             1
         } else {
@@ -883,13 +906,13 @@ impl<'a, 'w> Emitter<'a, 'w> {
             }
         };
         let name = self.name(id, Some(v), StateRole::Node);
-        let mut state = json!({
-            "Type": "Task",
-            "Resource": resource,
-            "Parameters": params,
-            "ResultSelector": selector,
-            "ResultPath": format!("$.nodes.{id}"),
-        });
+        let mut state = obj([
+            ("Type", json!("Task")),
+            ("Resource", json!(resource)),
+            ("Parameters", params),
+            ("ResultSelector", selector),
+            ("ResultPath", json!(format!("$.nodes.{id}"))),
+        ]);
         let cost = Cost {
             events: 5 + if prepare.is_some() { 2 } else { 0 },
             seconds: None,
@@ -967,16 +990,20 @@ impl<'a, 'w> Emitter<'a, 'w> {
             json!({"output.$": "$.Payload.output", "port.$": "$.Payload.port"})
         };
         let name = self.name(id, Some(v), StateRole::Node);
-        let mut state = json!({
-            "Type": "Task",
-            "Resource": resource,
-            "Parameters": {
-                "FunctionName": function.unwrap_or_else(|| self.opts.node_runner_function.clone()),
-                "Payload": payload
-            },
-            "ResultSelector": selector,
-            "ResultPath": format!("$.nodes.{id}"),
-        });
+        let function = function.unwrap_or_else(|| self.opts.node_runner_function.clone());
+        let mut state = obj([
+            ("Type", json!("Task")),
+            ("Resource", json!(resource)),
+            (
+                "Parameters",
+                obj([
+                    ("FunctionName", json!(function)),
+                    ("Payload", Value::Object(payload)),
+                ]),
+            ),
+            ("ResultSelector", selector),
+            ("ResultPath", json!(format!("$.nodes.{id}"))),
+        ]);
         if callback && let Some(t) = node.config.get("timeoutSeconds").and_then(Value::as_u64) {
             state["TimeoutSeconds"] = json!(t);
         }
@@ -1111,6 +1138,17 @@ impl<'a, 'w> Emitter<'a, 'w> {
         }
         (exits, cost)
     }
+}
+
+/// A JSON object from owned values (`json!` would deep-copy large sub-trees such as nested
+/// `States` maps).
+fn obj<const N: usize>(entries: [(&str, Value); N]) -> Value {
+    Value::Object(
+        entries
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+    )
 }
 
 /// AWS's limit on state name length.

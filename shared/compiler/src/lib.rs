@@ -118,7 +118,7 @@ pub struct StateRef {
 pub struct CompileStats {
     /// Number of ASL states (all scopes).
     pub states: usize,
-    /// Size of the pretty-printed definition.
+    /// Size of the definition as compact JSON (what AWS counts; limit 1,048,576).
     pub definition_bytes: usize,
     /// Projected history events of one run in the worst case (every node runs, loops iterate
     /// `settings.estimatedItemsPerLoop` times, no retries).
@@ -175,11 +175,11 @@ pub fn compile(
     registry: &Registry,
     opts: &CompileOptions,
 ) -> Result<Compiled, CompileError> {
-    let mut findings = validate(wf, registry);
+    let g = graph::Graph::new(wf, registry);
+    let mut findings = validate::validate_graph(&g, registry);
     if findings.iter().any(Finding::is_error) {
         return Err(CompileError::Invalid(findings));
     }
-    let g = graph::Graph::new(wf, registry);
 
     let mut planner = plan::Planner::new(&g);
     let (scope_of, members) = plan::scopes(&g);
@@ -192,10 +192,10 @@ pub fn compile(
         match key {
             None => top = block,
             Some(f) => {
-                let sink = nodes
-                    .iter()
+                // Validation guarantees exactly one.
+                let sink = plan::scope_sinks(&g, &scope_of, *f)
+                    .first()
                     .copied()
-                    .find(|&v| g.out[v].is_empty())
                     .unwrap_or(nodes[nodes.len() - 1]);
                 body_plans.insert(*f, (block, sink));
             }
@@ -226,16 +226,14 @@ pub fn compile(
         definition.insert("TimeoutSeconds".into(), json!(t));
     }
     let definition = Value::Object(definition);
-    let definition_bytes = serde_json::to_string_pretty(&definition)
-        .map(|s| s.len())
-        .unwrap_or(0);
+    let definition_bytes = compact_size(&definition);
     let state_count = emitter.state_map.len();
 
     if definition_bytes > MAX_DEFINITION_BYTES {
         findings.push(Finding::error(
             "asl.definition_too_large",
             "",
-            format!("the compiled definition is {definition_bytes} bytes; Step Functions accepts at most {MAX_DEFINITION_BYTES}: move parts into sub-workflows or shrink node configs"),
+            format!("the compiled definition is {definition_bytes} bytes (compact JSON); Step Functions accepts at most {MAX_DEFINITION_BYTES}: move parts into sub-workflows or shrink node configs"),
         ));
     }
     if execution_type == ExecutionType::Standard {
@@ -297,6 +295,25 @@ pub fn compile(
         },
         warnings: findings,
     })
+}
+
+/// Bytes of the compact JSON encoding (what Step Functions counts against its 1 MB limit),
+/// measured without building the string.
+fn compact_size(v: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing a Value into a counter cannot fail.
+    let _ = serde_json::to_writer(&mut count, v);
+    count.0
 }
 
 /// Standard unless the workflow is event-driven, short and free of callbacks.

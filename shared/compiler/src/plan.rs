@@ -255,43 +255,41 @@ impl<'g, 'w> Planner<'g, 'w> {
 
     /// Weakly connected components of `s` (each sorted topologically), ordered by first node.
     fn components(&self, s: &[usize], mask: &BitSet) -> Vec<Vec<usize>> {
-        let mut parent: std::collections::HashMap<usize, usize> =
-            s.iter().map(|&v| (v, v)).collect();
-        fn find(p: &mut std::collections::HashMap<usize, usize>, v: usize) -> usize {
-            let mut r = v;
-            while p[&r] != r {
-                r = p[&r];
-            }
-            let mut x = v;
-            while p[&x] != r {
-                let next = p[&x];
-                p.insert(x, r);
-                x = next;
-            }
-            r
+        // Union-find over positions in `s`; `local` maps a node to its position.
+        let mut local = vec![u32::MAX; self.g.len()];
+        for (k, &v) in s.iter().enumerate() {
+            local[v] = k as u32;
         }
-        for &v in s {
+        let mut parent: Vec<u32> = (0..s.len() as u32).collect();
+        fn find(p: &mut [u32], mut x: u32) -> u32 {
+            while p[x as usize] != x {
+                let up = p[p[x as usize] as usize];
+                p[x as usize] = up;
+                x = up;
+            }
+            x
+        }
+        for (k, &v) in s.iter().enumerate() {
             for w in self.g.succs(v) {
                 if mask.contains(w) {
-                    let (a, b) = (find(&mut parent, v), find(&mut parent, w));
+                    let (a, b) = (find(&mut parent, k as u32), find(&mut parent, local[w]));
                     if a != b {
-                        parent.insert(a, b);
+                        parent[a.max(b) as usize] = a.min(b);
                     }
                 }
             }
         }
-        let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
-        let mut root_slot: std::collections::HashMap<usize, usize> =
-            std::collections::HashMap::new();
-        for &v in s {
-            let r = find(&mut parent, v);
-            let slot = *root_slot.entry(r).or_insert_with(|| {
-                groups.push((r, Vec::new()));
-                groups.len() - 1
-            });
-            groups[slot].1.push(v);
+        let mut slot_of_root = vec![u32::MAX; s.len()];
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        for (k, &v) in s.iter().enumerate() {
+            let r = find(&mut parent, k as u32) as usize;
+            if slot_of_root[r] == u32::MAX {
+                slot_of_root[r] = groups.len() as u32;
+                groups.push(Vec::new());
+            }
+            groups[slot_of_root[r] as usize].push(v);
         }
-        groups.into_iter().map(|(_, g)| g).collect()
+        groups
     }
 
     /// A parallel group, or a dispatch when the branches are entered only through ports of one
@@ -397,6 +395,14 @@ pub(crate) fn scopes(g: &Graph<'_>) -> (Vec<Option<usize>>, ScopeMembers) {
         members.entry(scope_of[v]).or_default().push(v);
     }
     (scope_of, members.into_iter().collect())
+}
+
+/// The last nodes of for-each `f`'s own body: nodes of its scope with no successor in it (a
+/// nested for-each counts through its `done` edges only).
+pub(crate) fn scope_sinks(g: &Graph<'_>, scope_of: &[Option<usize>], f: usize) -> Vec<usize> {
+    (0..g.len())
+        .filter(|&v| scope_of[v] == Some(f) && !g.succs(v).any(|w| scope_of[w] == Some(f)))
+        .collect()
 }
 
 /// A planner with every scope's activation analysed (for validation checks).

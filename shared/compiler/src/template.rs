@@ -156,35 +156,58 @@ fn literal_arg(v: &Value) -> Option<String> {
 /// `"key.$"` entries. `Ok(Err(expr))` means the whole value is dynamic (`expr` goes under a
 /// `.$` key by the caller); `Ok(Ok(value))` is a (possibly nested) static-or-mixed value.
 pub fn lower_value(v: &Value) -> Result<Result<Value, String>, TemplateError> {
-    lower_at(v, "")
+    lower_at(v).map_err(|u| TemplateError {
+        pointer: u
+            .rev_path
+            .iter()
+            .rev()
+            .map(|s| format!("/{}", crate::finding::pointer_token(s)))
+            .collect(),
+        message: u.message,
+    })
 }
 
-fn err(pointer: &str, message: impl Into<String>) -> TemplateError {
-    TemplateError {
-        pointer: pointer.to_owned(),
-        message: message.into(),
+/// Checks that a value's templates can be lowered, without building the lowered value.
+pub fn check_value(v: &Value) -> Result<(), TemplateError> {
+    if contains_template(v) {
+        lower_value(v).map(|_| ())
+    } else {
+        Ok(())
     }
 }
 
-fn lower_at(v: &Value, ptr: &str) -> Result<Result<Value, String>, TemplateError> {
+/// An error being unwound: path segments innermost first, joined into a pointer at the top so
+/// that the common (valid) path builds no strings.
+struct Unwinding {
+    rev_path: Vec<String>,
+    message: String,
+}
+
+fn lower_at(v: &Value) -> Result<Result<Value, String>, Unwinding> {
+    let fail = |message: String| Unwinding {
+        rev_path: Vec::new(),
+        message,
+    };
+    let within = |segment: String| {
+        move |mut u: Unwinding| {
+            u.rev_path.push(segment.clone());
+            u
+        }
+    };
     match v {
-        Value::String(s) => match lower_string(s).map_err(|m| err(ptr, m))? {
+        Value::String(s) => match lower_string(s).map_err(fail)? {
             Some(expr) => Ok(Err(expr)),
             None => Ok(Ok(v.clone())),
         },
         Value::Object(map) => {
             let mut out = Map::with_capacity(map.len());
             for (k, child) in map {
-                let child_ptr = format!("{ptr}/{}", crate::finding::pointer_token(k));
                 if k.ends_with(".$") {
-                    return Err(err(
-                        &child_ptr,
-                        format!(
-                            "key `{k}` ends with `.$`, which ASL reserves for paths; use a {{{{ }}}} template instead"
-                        ),
-                    ));
+                    return Err(within(k.clone())(fail(format!(
+                        "key `{k}` ends with `.$`, which ASL reserves for paths; use a {{{{ }}}} template instead"
+                    ))));
                 }
-                match lower_at(child, &child_ptr)? {
+                match lower_at(child).map_err(within(k.clone()))? {
                     Ok(value) => {
                         out.insert(k.clone(), value);
                     }
@@ -203,20 +226,15 @@ fn lower_at(v: &Value, ptr: &str) -> Result<Result<Value, String>, TemplateError
             // one from scalars and paths.
             let mut args = Vec::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {
-                let item_ptr = format!("{ptr}/{i}");
                 if let Some(lit) = literal_arg(item) {
                     args.push(lit);
                 } else if let Value::String(s) = item {
-                    args.push(
-                        lower_string(s)
-                            .map_err(|m| err(&item_ptr, m))?
-                            .unwrap_or_default(),
-                    );
+                    let lowered = lower_string(s).map_err(|m| within(i.to_string())(fail(m)))?;
+                    args.push(lowered.unwrap_or_default());
                 } else {
-                    return Err(err(
-                        &item_ptr,
-                        "in JSONPath mode an array holding templates may only contain scalars and templates; build objects with a transform.set node first",
-                    ));
+                    return Err(within(i.to_string())(fail(
+                        "in JSONPath mode an array holding templates may only contain scalars and templates; build objects with a transform.set node first".into(),
+                    )));
                 }
             }
             Ok(Err(format!("States.Array({})", args.join(", "))))
@@ -235,30 +253,57 @@ pub fn contains_template(v: &Value) -> bool {
     }
 }
 
-/// Every template expression in a value, with its JSON Pointer (relative to `v`).
+/// Every template expression in a value, with its JSON Pointer (prefixed with `ptr`).
 pub fn expressions(v: &Value, ptr: &str, out: &mut Vec<(String, String)>) {
+    let mut path: Vec<Seg<'_>> = Vec::new();
+    walk_expressions(v, ptr, &mut path, out);
+}
+
+/// A JSON Pointer segment, borrowed while walking.
+enum Seg<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+fn walk_expressions<'a>(
+    v: &'a Value,
+    prefix: &str,
+    path: &mut Vec<Seg<'a>>,
+    out: &mut Vec<(String, String)>,
+) {
     match v {
         Value::String(s) if has_template(s) => {
-            if let Ok(segs) = parse(s) {
-                for seg in segs {
-                    if let Segment::Expr(e) = seg {
-                        out.push((ptr.to_owned(), e));
+            let mut pointer = prefix.to_owned();
+            for seg in path.iter() {
+                match seg {
+                    Seg::Key(k) => {
+                        pointer.push('/');
+                        pointer.push_str(&crate::finding::pointer_token(k));
                     }
+                    Seg::Index(i) => {
+                        pointer.push('/');
+                        pointer.push_str(&i.to_string());
+                    }
+                }
+            }
+            for seg in parse(s).into_iter().flatten() {
+                if let Segment::Expr(e) = seg {
+                    out.push((pointer.clone(), e));
                 }
             }
         }
         Value::Array(a) => {
             for (i, item) in a.iter().enumerate() {
-                expressions(item, &format!("{ptr}/{i}"), out);
+                path.push(Seg::Index(i));
+                walk_expressions(item, prefix, path, out);
+                path.pop();
             }
         }
         Value::Object(m) => {
             for (k, item) in m {
-                expressions(
-                    item,
-                    &format!("{ptr}/{}", crate::finding::pointer_token(k)),
-                    out,
-                );
+                path.push(Seg::Key(k));
+                walk_expressions(item, prefix, path, out);
+                path.pop();
             }
         }
         _ => {}

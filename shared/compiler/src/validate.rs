@@ -21,15 +21,20 @@ const ASL_MAX_RETRY_NUMBER: u32 = 99_999_999;
 /// Validates a workflow against a registry, returning every finding (errors first, then
 /// warnings, each group in document order).
 pub fn validate(wf: &Workflow, registry: &Registry) -> Vec<Finding> {
-    let g = Graph::new(wf, registry);
+    validate_graph(&Graph::new(wf, registry), registry)
+}
+
+/// [`validate`] over an already indexed graph (the compiler reuses its graph).
+pub(crate) fn validate_graph(g: &Graph<'_>, registry: &Registry) -> Vec<Finding> {
+    let wf = g.wf;
     let mut out = Vec::new();
     workflow_level(wf, &mut out);
-    nodes(&g, registry, &mut out);
-    edges(&g, &mut out);
-    let structure_ok = graph_structure(&g, &mut out);
+    nodes(g, registry, &mut out);
+    edges(g, &mut out);
+    let structure_ok = graph_structure(g, &mut out);
     if structure_ok {
-        foreach_bodies(&g, &mut out);
-        references(&g, &mut out);
+        foreach_bodies(g, &mut out);
+        references(g, &mut out);
     }
     out.sort_by_key(|f| f.severity);
     out
@@ -289,7 +294,7 @@ fn error_names(names: &[String], path: &str, id: &str, code: &'static str, out: 
 fn templates(g: &Graph<'_>, i: usize, type_id: &str, path: &str, out: &mut Vec<Finding>) {
     let node = &g.wf.nodes[i];
     let config_path = format!("{path}/config");
-    if let Err(e) = template::lower_value(&node.config) {
+    if let Err(e) = template::check_value(&node.config) {
         out.push(
             Finding::error(
                 "template.invalid",
@@ -502,11 +507,12 @@ fn graph_structure(g: &Graph<'_>, out: &mut Vec<Finding>) -> bool {
 }
 
 fn foreach_bodies(g: &Graph<'_>, out: &mut Vec<Finding>) {
+    let mut entered = false;
     for (f, body) in g.foreach_bodies() {
         let fid = g.id(f);
         for (k, e) in g.edges.iter().enumerate() {
-            let entering = body[e.to] && !body[e.from] && !(e.from == f && e.port == "each");
-            if entering {
+            if body[e.to] && !body[e.from] && !(e.from == f && e.port == "each") {
+                entered = true;
                 out.push(
                     Finding::error(
                         "foreach.body_entered",
@@ -522,11 +528,19 @@ fn foreach_bodies(g: &Graph<'_>, out: &mut Vec<Finding>) {
                 );
             }
         }
-        let sinks: Vec<String> = (0..g.len())
-            .filter(|&i| body[i] && g.out[i].is_empty())
+    }
+    if entered {
+        // Bodies overlap: scopes are not well defined, and the errors above say why.
+        return;
+    }
+    let (scope_of, _) = crate::plan::scopes(g);
+    for f in (0..g.len()).filter(|&f| g.is_foreach(f)) {
+        let sinks: Vec<String> = crate::plan::scope_sinks(g, &scope_of, f)
+            .into_iter()
             .map(|i| g.id(i).to_owned())
             .collect();
         if sinks.len() > 1 {
+            let fid = g.id(f);
             out.push(
                 Finding::error(
                     "foreach.ambiguous_result",

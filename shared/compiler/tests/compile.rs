@@ -646,3 +646,34 @@ fn state_names_stay_within_80_characters() {
     );
     assert!(names.iter().all(|n| n.len() <= 80));
 }
+
+#[test]
+fn nested_loops_continue_after_the_inner_loop() {
+    let c = ok(
+        json!({"id": "nested", "name": "Nested", "settings": {"estimatedItemsPerLoop": 10},
+        "nodes": [
+            {"id": "start", "type": "trigger.manual"},
+            {"id": "orders", "type": "flow.foreach", "config": {"items": "{{ $.nodes.start.output.orders }}"}},
+            {"id": "lines", "type": "flow.foreach", "config": {"items": "{{ $.item.lines }}"}},
+            {"id": "price", "type": "transform.set", "config": {"fields": {"sku": "{{ $.item.sku }}"}}},
+            {"id": "total", "type": "transform.set", "config": {"fields": {"lines": "{{ $.nodes.lines.output }}"}}}
+        ],
+        "edges": [
+            {"from": "start", "to": "orders"},
+            {"from": "orders", "fromPort": "each", "to": "lines"},
+            {"from": "lines", "fromPort": "each", "to": "price"},
+            {"from": "lines", "fromPort": "done", "to": "total"}
+        ]}),
+    );
+    let run = Interp::run(
+        &c,
+        &Oracle::default(),
+        json!({"orders": [{"lines": [{"sku": "a"}, {"sku": "b"}]}, {"lines": []}]}),
+    )
+    .map_err(|f| f.cause)
+    .unwrap();
+    assert_eq!(
+        run.output["nodes"]["orders"]["output"],
+        json!([{"lines": [{"sku": "a"}, {"sku": "b"}]}, {"lines": []}])
+    );
+}
