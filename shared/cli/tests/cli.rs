@@ -183,3 +183,51 @@ fn schema_and_help() {
         assert!(text(&out.stdout).contains("Usage: concertmaster"), "{sub}");
     }
 }
+
+#[test]
+fn unreadable_plugin_folder_is_a_usage_error() {
+    let out = run(&["node-types", "--plugins", "no/such/folder"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("cannot read plugin folder"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn bad_plugin_files_are_reported_but_do_not_stop_the_rest() {
+    let (dir, _path) = write_tmp("broken.yaml", "type: [unclosed\n");
+    let out = run(&[
+        "node-types",
+        "--category",
+        "trigger",
+        "--plugins",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    assert!(
+        text(&out.stderr).contains("broken.yaml"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(text(&out.stdout).lines().count(), 5);
+}
+
+#[test]
+fn compile_warnings_are_located() {
+    let (_d, path) = write_tmp(
+        "warn.json",
+        r#"{"id":"wf","name":"n","nodes":[{"id":"start","type":"trigger.manual"},
+ {"id":"call","type":"action.http","config":{"url":"x"}},
+ {"id":"shape","type":"transform.set","config":{"fields":{}},"retry":[]}],
+ "edges":[{"from":"start","to":"call"},{"from":"call","to":"shape"}]}"#,
+    );
+    let out = run(&["compile", path.to_str().unwrap()]);
+    assert!(out.status.success());
+    assert!(
+        text(&out.stderr).contains(":3:2: warning[node.setting_ignored]"),
+        "{}",
+        text(&out.stderr)
+    );
+}
