@@ -492,6 +492,29 @@ fn history_projection_enforces_the_standard_limit() {
 }
 
 #[test]
+fn history_close_to_the_limit_warns_before_it_fails() {
+    // Grow the loop estimate until the projection crosses 80 % of the limit: a warning must
+    // show up before the error does.
+    let mut warned = false;
+    for items in (100..5_000).step_by(25) {
+        match compile_doc(loop_doc(items)) {
+            Ok(c)
+                if c.warnings
+                    .iter()
+                    .any(|w| w.code == "asl.history_near_limit") =>
+            {
+                assert!(c.stats.projected_history_events > 20_000);
+                warned = true;
+                break;
+            }
+            Ok(_) => {}
+            Err(e) => panic!("failed before warning: {e}"),
+        }
+    }
+    assert!(warned);
+}
+
+#[test]
 fn oversize_definitions_are_refused() {
     let nodes: Vec<Value> = (0..40)
         .map(|i| json!({"id": format!("n{i}"), "type": "action.http", "config": {"url": "x", "headers": {"X-Pad": "p".repeat(30_000)}}}))

@@ -105,6 +105,7 @@ fn shape_error_names_the_path() {
         other => panic!("expected shape error, got {other:?}"),
     }
     assert!(err.to_string().contains("nodes[1].typeVersion"), "{err}");
+    assert_eq!(err.code(), "parse.shape");
 }
 
 #[test]
