@@ -32,12 +32,13 @@ enum Command {
     },
     /// Compile a workflow into an ASL state machine definition.
     ///
-    /// Prints the definition to stdout, or with --out writes <id>.asl.json (the definition) and
-    /// <id>.compile.json (state->node map, execution type and figures) into a folder.
+    /// Prints the definition to stdout, or with --out writes ID.asl.json (the definition) and
+    /// ID.compile.json (state->node map, execution type and figures) into a folder, where ID is
+    /// the workflow id.
     Compile {
         /// Workflow JSON file.
         file: PathBuf,
-        /// Folder to write <id>.asl.json and <id>.compile.json into.
+        /// Folder to write ID.asl.json and ID.compile.json into.
         #[arg(long)]
         out: Option<PathBuf>,
         /// Print the definition together with the state map, execution type and figures.

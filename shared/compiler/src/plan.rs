@@ -220,7 +220,7 @@ impl<'g, 'w> Planner<'g, 'w> {
                 .into_iter()
                 .map(|c| (self.decompose_sorted(&c), c))
                 .collect();
-            return self.parallel(blocks, &mask);
+            return self.parallel(blocks);
         }
         let totals: Vec<bool> = s
             .iter()
@@ -294,7 +294,7 @@ impl<'g, 'w> Planner<'g, 'w> {
 
     /// A parallel group, or a dispatch when the branches are entered only through ports of one
     /// node (branches sharing a port run together, as a parallel group inside their arm).
-    fn parallel(&self, branches: Vec<(Block, Vec<usize>)>, _mask: &BitSet) -> Block {
+    fn parallel(&self, branches: Vec<(Block, Vec<usize>)>) -> Block {
         if let Some((cond, port_sets)) = self.dispatch_owner(&branches) {
             // Group branches whose port sets overlap.
             let mut arms: Vec<(BTreeSet<String>, Vec<Block>)> = Vec::new();
