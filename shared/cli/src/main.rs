@@ -116,6 +116,19 @@ impl RegistryArgs {
     }
 }
 
+/// `println!` that treats a closed stdout (e.g. `| head`) as the end of the output, not a panic.
+macro_rules! emit {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        if let Err(e) = writeln!(out, $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }};
+}
+
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(code) => code,
@@ -219,9 +232,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 None if full => {
                     let mut doc = summary;
                     doc["definition"] = compiled.definition.clone();
-                    println!("{}", serde_json::to_string_pretty(&doc)?);
+                    emit!("{}", serde_json::to_string_pretty(&doc)?);
                 }
-                None => println!("{}", compiled.definition_json()),
+                None => emit!("{}", compiled.definition_json()),
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -234,11 +247,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let registry = registry.load()?;
             let list = registry.list(&ListFilter { category, search });
             if json {
-                println!("{}", serde_json::to_string_pretty(&list)?);
+                emit!("{}", serde_json::to_string_pretty(&list)?);
             } else {
                 let width = list.iter().map(|d| d.type_id.len()).max().unwrap_or(0);
                 for d in &list {
-                    println!(
+                    emit!(
                         "{:<width$}  v{}  {:<9}  {} - {}",
                         d.type_id,
                         d.version,
@@ -254,7 +267,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Schema => {
-            println!(
+            emit!(
                 "{}",
                 serde_json::to_string_pretty(&cm_model::workflow_json_schema())?
             );
@@ -289,7 +302,7 @@ fn parse_failure(file: &Path, e: &cm_model::ParseError, format: Format) -> ExitC
                     "message": e.to_string(),
                 }]
             });
-            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            emit!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
     }
     ExitCode::from(1)
@@ -338,7 +351,7 @@ fn print_findings(file: &Path, text: &str, findings: &[Finding], format: Format)
                 "warnings": warnings,
                 "findings": located,
             });
-            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            emit!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::graph::Graph;
 use crate::plan::{Block, Fact, Planner};
-use crate::{CompileOptions, StateRef, StateRole, rules, template};
+use crate::{CompileOptions, StateRef, StateRole, jsonata, rules, template};
 use cm_registry::{Execution, NativeState, ServiceIntegration};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -14,6 +14,8 @@ pub(crate) type States = Map<String, Value>;
 enum Slot {
     Next,
     Default,
+    /// `Catch[i].Next` (JSONata mode handles errors in the catcher itself).
+    Catch(usize),
 }
 
 #[derive(Debug, Clone)]
@@ -85,6 +87,17 @@ pub(crate) struct Emitter<'a, 'w> {
     used: HashSet<String>,
     counter: usize,
     estimated_items: u64,
+    /// Emit a JSONata-mode machine (`QueryLanguage: "JSONata"`).
+    jsonata: bool,
+}
+
+/// What a scope's last states output: the run document (top level), its `nodes` map (parallel
+/// branches) or one node's output (for-each bodies).
+#[derive(Clone, Copy)]
+enum ScopeOutput<'s> {
+    Document,
+    Nodes,
+    NodeOutput(&'s str),
 }
 
 #[derive(Clone)]
@@ -116,6 +129,7 @@ impl<'a, 'w> Emitter<'a, 'w> {
             used,
             counter: 0,
             estimated_items: u64::from(g.wf.settings.estimated_items_per_loop.unwrap_or(100)),
+            jsonata: g.wf.settings.query_language == cm_model::QueryLanguage::JSONata,
         }
     }
 
@@ -128,7 +142,7 @@ impl<'a, 'w> Emitter<'a, 'w> {
         };
         let top = &self.scopes.top;
         let frag = self.block(top, &mut states, &ctx);
-        self.finish(&mut states, frag.exits, None);
+        self.finish(&mut states, frag.exits, ScopeOutput::Document);
         (frag.entry, states, frag.cost.then(Cost::events(2)))
     }
 
@@ -164,6 +178,15 @@ impl<'a, 'w> Emitter<'a, 'w> {
                     Slot::Default => {
                         state.insert("Default".into(), json!(target));
                     }
+                    Slot::Catch(i) => {
+                        if let Some(c) = state
+                            .get_mut("Catch")
+                            .and_then(|c| c.get_mut(i))
+                            .and_then(Value::as_object_mut)
+                        {
+                            c.insert("Next".into(), json!(target));
+                        }
+                    }
                 }
             }
         }
@@ -171,14 +194,44 @@ impl<'a, 'w> Emitter<'a, 'w> {
 
     /// Ends a scope: exits become `End` (with `output_path` applied), through an end Pass when
     /// some exit is a Choice branch.
-    fn finish(&mut self, states: &mut States, exits: Vec<Exit>, output_path: Option<&str>) {
-        if exits.iter().all(|e| matches!(e.slot, Slot::Next)) {
+    fn finish(&mut self, states: &mut States, exits: Vec<Exit>, output: ScopeOutput<'_>) {
+        // JSONPath selects with OutputPath; JSONata wraps each last state's Output expression.
+        let (output_path, suffix) = match output {
+            ScopeOutput::Document => (None, String::new()),
+            ScopeOutput::Nodes => (Some("$.nodes".to_owned()), ".nodes".to_owned()),
+            ScopeOutput::NodeOutput(id) => (
+                Some(format!("$.nodes.{id}.output")),
+                format!(
+                    ".nodes.{}.output",
+                    jsonata::string_literal(id).replace('"', "`")
+                ),
+            ),
+        };
+        let all_next = exits.iter().all(|e| matches!(e.slot, Slot::Next));
+        let jsonata = self.jsonata;
+        let apply = |state: &mut Map<String, Value>| {
+            if jsonata {
+                if !suffix.is_empty() {
+                    let current = state
+                        .get("Output")
+                        .and_then(Value::as_str)
+                        .and_then(|o| o.strip_prefix("{% ").and_then(|o| o.strip_suffix(" %}")))
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| "$states.input".to_owned());
+                    state.insert(
+                        "Output".into(),
+                        jsonata::wrap(&format!("({current}){suffix}")),
+                    );
+                }
+            } else if let Some(p) = &output_path {
+                state.insert("OutputPath".into(), json!(p));
+            }
+        };
+        if all_next {
             for exit in &exits {
                 if let Some(Value::Object(state)) = states.get_mut(&exit.state) {
                     state.remove("Next");
-                    if let Some(p) = output_path {
-                        state.insert("OutputPath".into(), json!(p));
-                    }
+                    apply(state);
                     state.insert("End".into(), json!(true));
                 }
             }
@@ -186,9 +239,7 @@ impl<'a, 'w> Emitter<'a, 'w> {
             let name = self.name("end", None, StateRole::End);
             let mut state = Map::new();
             state.insert("Type".into(), json!("Pass"));
-            if let Some(p) = output_path {
-                state.insert("OutputPath".into(), json!(p));
-            }
+            apply(&mut state);
             state.insert("End".into(), json!(true));
             states.insert(name.clone(), Value::Object(state));
             Self::connect(states, &exits, &name);
@@ -245,7 +296,7 @@ impl<'a, 'w> Emitter<'a, 'w> {
                     arm_ctx.known.push((*cond, ports.clone()));
                     let frag = self.block(arm, states, &arm_ctx);
                     for port in ports {
-                        let mut rule = port_rule(self.g.id(*cond), Some(port));
+                        let mut rule = self.port_rule(self.g.id(*cond), Some(port));
                         rule["Next"] = json!(frag.entry);
                         choices.push(rule);
                     }
@@ -269,13 +320,15 @@ impl<'a, 'w> Emitter<'a, 'w> {
             None,
             StateRole::Parallel,
         );
+        // Reserve the slot so that the Parallel is listed before what follows it.
+        states.insert(name.clone(), Value::Null);
         let mut asl_branches = Vec::new();
         let mut cost = Cost::events(4);
         let mut slowest = Cost::events(0);
         for b in branches {
             let mut sub = States::new();
             let frag = self.block(b, &mut sub, ctx);
-            self.finish(&mut sub, frag.exits, Some("$.nodes"));
+            self.finish(&mut sub, frag.exits, ScopeOutput::Nodes);
             asl_branches.push(obj([
                 ("StartAt", json!(frag.entry)),
                 ("States", Value::Object(sub)),
@@ -287,6 +340,30 @@ impl<'a, 'w> Emitter<'a, 'w> {
             });
         }
         cost.seconds = slowest.seconds;
+        if self.jsonata {
+            // Branch outputs are `nodes` maps; the Parallel's Output merges them back.
+            states.insert(
+                name.clone(),
+                obj([
+                    ("Type", json!("Parallel")),
+                    ("Branches", Value::Array(asl_branches)),
+                    (
+                        "Output",
+                        jsonata::wrap(
+                            "$merge([$states.input, {\"nodes\": $merge($append([$states.input.nodes], $states.result))}])",
+                        ),
+                    ),
+                ]),
+            );
+            return Frag {
+                exits: vec![Exit {
+                    state: name.clone(),
+                    slot: Slot::Next,
+                }],
+                entry: name,
+                cost,
+            };
+        }
         // Branch outputs are the `nodes` maps; merge them back into the run document.
         // Nested JsonMerge is chunked to keep intrinsic nesting shallow.
         let merge = self.name(&format!("{name}.merge"), None, StateRole::Merge);
@@ -352,13 +429,21 @@ impl<'a, 'w> Emitter<'a, 'w> {
     /// The Choice rule of a native condition node, per port in order (None: not native).
     fn native_choice(&self, v: usize) -> Option<Vec<(String, Value)>> {
         let node = &self.g.wf.nodes[v];
+        let jsonata = self.jsonata;
+        let lower = |group: &Value| -> Option<Value> {
+            if jsonata {
+                Some(json!({"Condition": jsonata::wrap(&jsonata::group(group)?)}))
+            } else {
+                rules::lower_group(group)
+            }
+        };
         match (self.g.execution(v)?, self.g.type_id(v)) {
             (
                 Execution::Native {
                     state: NativeState::Choice,
                 },
                 "condition.if",
-            ) => Some(vec![("true".into(), rules::lower_group(&node.config)?)]),
+            ) => Some(vec![("true".into(), lower(&node.config)?)]),
             (
                 Execution::Native {
                     state: NativeState::Choice,
@@ -369,12 +454,7 @@ impl<'a, 'w> Emitter<'a, 'w> {
                 .get("cases")?
                 .as_array()?
                 .iter()
-                .map(|case| {
-                    Some((
-                        case.get("port")?.as_str()?.to_owned(),
-                        rules::lower_group(case)?,
-                    ))
-                })
+                .map(|case| Some((case.get("port")?.as_str()?.to_owned(), lower(case)?)))
                 .collect(),
             _ => None,
         }
@@ -405,10 +485,8 @@ impl<'a, 'w> Emitter<'a, 'w> {
         let mut rule = self.activation_rule(v);
         rule["Next"] = json!(body.entry);
         states[&guard] = json!({"Type": "Choice", "Choices": [rule], "Default": skip});
-        states.insert(
-            skip.clone(),
-            json!({"Type": "Pass", "Result": {"output": null, "skipped": true}, "ResultPath": format!("$.nodes.{id}")}),
-        );
+        let marker = self.set_fields(id, Entry::Static(json!({"output": null, "skipped": true})));
+        states.insert(skip.clone(), pass(marker));
         let mut exits = body.exits;
         exits.push(Exit {
             state: skip,
@@ -431,15 +509,52 @@ impl<'a, 'w> Emitter<'a, 'w> {
                 continue;
             }
             let port = self.g.is_branching(edge.from).then_some(edge.port.as_str());
-            let rule = port_rule(self.g.id(edge.from), port);
+            let rule = if self.jsonata {
+                json!(port_expr(self.g.id(edge.from), port))
+            } else {
+                port_rule(self.g.id(edge.from), port)
+            };
             if !alternatives.contains(&rule) {
                 alternatives.push(rule);
             }
+        }
+        if self.jsonata {
+            let exprs: Vec<&str> = alternatives.iter().filter_map(Value::as_str).collect();
+            return json!({"Condition": jsonata::wrap(&exprs.join(" or "))});
         }
         if alternatives.len() == 1 {
             alternatives.pop().unwrap_or(Value::Null)
         } else {
             json!({"Or": alternatives})
+        }
+    }
+
+    /// "Node `id` ran (and took `port`)" as a Choice rule of this machine's query language.
+    fn port_rule(&self, id: &str, port: Option<&str>) -> Value {
+        if self.jsonata {
+            json!({"Condition": jsonata::wrap(&port_expr(id, port))})
+        } else {
+            port_rule(id, port)
+        }
+    }
+
+    /// Fields that set `$.nodes.<id>` to `entry` (JSONPath: a static value or Parameters with
+    /// templates; JSONata: an expression), for a Pass-like state.
+    fn set_fields(&self, id: &str, entry: Entry) -> Vec<(&'static str, Value)> {
+        if self.jsonata {
+            let expr = match entry {
+                Entry::Static(v) => v.to_string(),
+                Entry::Jsonata(e) => e,
+                Entry::Params(_) => unreachable!("JSONata entries are expressions"),
+            };
+            vec![("Output", jsonata::wrap(&jsonata::set_entry(id, &expr)))]
+        } else {
+            let key = match entry {
+                Entry::Static(v) => ("Result", v),
+                Entry::Params(v) => ("Parameters", v),
+                Entry::Jsonata(_) => unreachable!("JSONPath entries are values"),
+            };
+            vec![key, ("ResultPath", json!(format!("$.nodes.{id}")))]
         }
     }
 
@@ -479,11 +594,33 @@ impl<'a, 'w> Emitter<'a, 'w> {
     ) -> Frag {
         let node = &self.g.wf.nodes[v];
         let id = node.id.as_str();
-        let result_path = format!("$.nodes.{id}");
         let Some(execution) = self.g.execution(v).cloned() else {
             return self.runner_task(v, states, ctx, None);
         };
         match (execution, node.node_type.as_str()) {
+            (Execution::Trigger, _) if self.jsonata => {
+                let name = self.name(id, Some(v), StateRole::Node);
+                let wf = self.g.wf;
+                let doc = format!(
+                    "{{\"run\": {{\"executionId\": $states.context.Execution.Id, \"executionName\": $states.context.Execution.Name, \"startedAt\": $states.context.Execution.StartTime, \"workflowId\": {}, \"workflowVersion\": {}, \"trigger\": {}}}, \"nodes\": {{{}: {{\"output\": $states.input, \"port\": \"out\"}}}}}}",
+                    jsonata::string_literal(&wf.id),
+                    wf.version,
+                    jsonata::string_literal(&node.node_type),
+                    jsonata::string_literal(id),
+                );
+                states.insert(
+                    name.clone(),
+                    obj([
+                        ("Type", json!("Pass")),
+                        (
+                            "Comment",
+                            json!(format!("Trigger {} ({})", id, node.node_type)),
+                        ),
+                        ("Output", jsonata::wrap(&doc)),
+                    ]),
+                );
+                next_frag(name, Cost::events(2))
+            }
             (Execution::Trigger, _) => {
                 let name = self.name(id, Some(v), StateRole::Node);
                 let wf = self.g.wf;
@@ -514,18 +651,20 @@ impl<'a, 'w> Emitter<'a, 'w> {
                 "transform.set",
             ) => {
                 let fields = node.config.get("fields").cloned().unwrap_or(json!({}));
-                let mut params = Map::new();
-                insert_lowered(&mut params, "output", &fields);
-                params.insert("port".into(), json!("out"));
+                let entry = if self.jsonata {
+                    Entry::Jsonata(jsonata::with_bindings(&format!(
+                        "{{\"output\": {}, \"port\": \"out\"}}",
+                        jsonata::value_expr(&fields)
+                    )))
+                } else {
+                    let mut params = Map::new();
+                    insert_lowered(&mut params, "output", &fields);
+                    params.insert("port".into(), json!("out"));
+                    Entry::Params(Value::Object(params))
+                };
                 let name = self.name(id, Some(v), StateRole::Node);
-                states.insert(
-                    name.clone(),
-                    obj([
-                        ("Type", json!("Pass")),
-                        ("Parameters", Value::Object(params)),
-                        ("ResultPath", json!(result_path)),
-                    ]),
-                );
+                let state = pass(self.set_fields(id, entry));
+                states.insert(name.clone(), state);
                 next_frag(name, Cost::events(2))
             }
             (
@@ -557,13 +696,17 @@ impl<'a, 'w> Emitter<'a, 'w> {
             ) => self.runner_task(v, states, ctx, None),
             (Execution::Service { integration }, _) => self.service(v, integration, states, ctx),
             (Execution::NodeRunner { callback }, "transform.merge") if !callback => {
-                match native_merge(&node.config) {
-                    Some(expr) => {
+                let entry = if self.jsonata {
+                    jsonata_merge(&node.config).map(Entry::Jsonata)
+                } else {
+                    native_merge(&node.config)
+                        .map(|expr| Entry::Params(json!({"output.$": expr, "port": "out"})))
+                };
+                match entry {
+                    Some(entry) => {
                         let name = self.name(id, Some(v), StateRole::Node);
-                        states.insert(
-                        name.clone(),
-                        json!({"Type": "Pass", "Parameters": {"output.$": expr, "port": "out"}, "ResultPath": result_path}),
-                    );
+                        let state = pass(self.set_fields(id, entry));
+                        states.insert(name.clone(), state);
                         next_frag(name, Cost::events(2))
                     }
                     None => self.runner_task(v, states, ctx, None),
@@ -603,10 +746,8 @@ impl<'a, 'w> Emitter<'a, 'w> {
                 continue;
             }
             let ps = self.name(&format!("{id}.{port}"), Some(v), StateRole::Port);
-            states.insert(
-                ps.clone(),
-                json!({"Type": "Pass", "Result": {"port": port}, "ResultPath": format!("$.nodes.{id}")}),
-            );
+            let state = pass(self.set_fields(id, Entry::Static(json!({"port": port}))));
+            states.insert(ps.clone(), state);
             port_states.insert(port.clone(), ps);
         }
         let rules: Vec<Value> = choices
@@ -664,6 +805,45 @@ impl<'a, 'w> Emitter<'a, 'w> {
         let node = &self.g.wf.nodes[v];
         let id = node.id.as_str();
         let name = self.name(id, Some(v), StateRole::Node);
+        if self.jsonata {
+            // JSONata: the Wait records its port in its own Output.
+            let mut state = Map::new();
+            state.insert("Type".into(), json!("Wait"));
+            let mut seconds = None;
+            let dynamic =
+                |v: &Value| jsonata::wrap(&jsonata::with_bindings(&jsonata::value_expr(v)));
+            match (node.config.get("seconds"), node.config.get("until")) {
+                (Some(Value::Number(n)), _) => {
+                    state.insert("Seconds".into(), Value::Number(n.clone()));
+                    seconds = n.as_f64();
+                }
+                (Some(other), _) => {
+                    state.insert("Seconds".into(), dynamic(other));
+                }
+                (_, Some(Value::String(t))) if !template::has_template(t) => {
+                    state.insert("Timestamp".into(), json!(t));
+                }
+                (_, Some(other)) => {
+                    state.insert("Timestamp".into(), dynamic(other));
+                }
+                _ => {
+                    state.insert("Seconds".into(), json!(0));
+                    seconds = Some(0.0);
+                }
+            }
+            for (k, val) in self.set_fields(id, Entry::Static(json!({"port": "out"}))) {
+                state.insert(k.into(), val);
+            }
+            states.insert(name.clone(), Value::Object(state));
+            return Frag {
+                exits: vec![Exit {
+                    state: name.clone(),
+                    slot: Slot::Next,
+                }],
+                entry: name,
+                cost: Cost { events: 2, seconds },
+            };
+        }
         let done = self.name(&format!("{id}.done"), Some(v), StateRole::Port);
         let mut state = Map::new();
         state.insert("Type".into(), json!("Wait"));
@@ -720,8 +900,11 @@ impl<'a, 'w> Emitter<'a, 'w> {
             in_loop: true,
         };
         let frag = self.block(&body_block, &mut sub, &body_ctx);
-        let sink_path = format!("$.nodes.{}.output", self.g.id(sink));
-        self.finish(&mut sub, frag.exits, Some(&sink_path));
+        self.finish(
+            &mut sub,
+            frag.exits,
+            ScopeOutput::NodeOutput(self.g.id(sink)),
+        );
         let items = node
             .config
             .get("items")
@@ -733,30 +916,57 @@ impl<'a, 'w> Emitter<'a, 'w> {
             .get("maxConcurrency")
             .and_then(Value::as_u64)
             .unwrap_or(10);
-        let mut state = obj([
-            ("Type", json!("Map")),
-            ("ItemsPath", json!(items)),
-            (
-                "ItemSelector",
-                json!({
-                    "run.$": "$.run",
-                    "nodes.$": "$.nodes",
-                    "item.$": "$$.Map.Item.Value",
-                    "index.$": "$$.Map.Item.Index"
-                }),
-            ),
-            ("MaxConcurrency", json!(concurrency)),
-            (
-                "ItemProcessor",
-                obj([
-                    ("ProcessorConfig", json!({"Mode": "INLINE"})),
-                    ("StartAt", json!(frag.entry)),
-                    ("States", Value::Object(sub)),
-                ]),
-            ),
-            ("ResultSelector", json!({"output.$": "$", "port": "done"})),
-            ("ResultPath", json!(format!("$.nodes.{id}"))),
+        let processor = obj([
+            ("ProcessorConfig", json!({"Mode": "INLINE"})),
+            ("StartAt", json!(frag.entry)),
+            ("States", Value::Object(sub)),
         ]);
+        let mut state = if self.jsonata {
+            let items = node.config.get("items").cloned().unwrap_or(Value::Null);
+            obj([
+                ("Type", json!("Map")),
+                (
+                    "Items",
+                    jsonata::wrap(&jsonata::with_bindings(&jsonata::value_expr(&items))),
+                ),
+                (
+                    "ItemSelector",
+                    json!({
+                        "run": "{% $states.input.run %}",
+                        "nodes": "{% $states.input.nodes %}",
+                        "item": "{% $states.context.Map.Item.Value %}",
+                        "index": "{% $states.context.Map.Item.Index %}"
+                    }),
+                ),
+                ("MaxConcurrency", json!(concurrency)),
+                ("ItemProcessor", processor),
+                (
+                    "Output",
+                    jsonata::wrap(&jsonata::set_entry(
+                        id,
+                        "{\"output\": $states.result, \"port\": \"done\"}",
+                    )),
+                ),
+            ])
+        } else {
+            obj([
+                ("Type", json!("Map")),
+                ("ItemsPath", json!(items)),
+                (
+                    "ItemSelector",
+                    json!({
+                        "run.$": "$.run",
+                        "nodes.$": "$.nodes",
+                        "item.$": "$$.Map.Item.Value",
+                        "index.$": "$$.Map.Item.Index"
+                    }),
+                ),
+                ("MaxConcurrency", json!(concurrency)),
+                ("ItemProcessor", processor),
+                ("ResultSelector", json!({"output.$": "$", "port": "done"})),
+                ("ResultPath", json!(format!("$.nodes.{id}"))),
+            ])
+        };
         let batches = if concurrency == 0 {
             1
         } else {
@@ -787,6 +997,15 @@ impl<'a, 'w> Emitter<'a, 'w> {
         states: &mut States,
         ctx: &Ctx,
     ) -> Frag {
+        if self.jsonata {
+            let (resource, args, entry) = self.service_jsonata(v, integration, ctx);
+            let state = self.task_state(self.g.id(v), &resource, args, &entry);
+            let cost = Cost {
+                events: 5,
+                seconds: None,
+            };
+            return self.insert_task(v, states, state, cost, Some(DEFAULT_SERVICE_SECONDS), None);
+        }
         let node = &self.g.wf.nodes[v];
         let id = node.id.as_str();
         let cfg = &node.config;
@@ -954,6 +1173,9 @@ impl<'a, 'w> Emitter<'a, 'w> {
         if callback {
             self.features.callbacks.push(id.to_owned());
         }
+        if self.jsonata {
+            return self.runner_task_jsonata(v, states, ctx, function, callback);
+        }
         let mut payload = Map::new();
         payload.insert(
             "node".into(),
@@ -1023,6 +1245,223 @@ impl<'a, 'w> Emitter<'a, 'w> {
             entry: name,
             exits,
             cost,
+        }
+    }
+
+    fn runner_task_jsonata(
+        &mut self,
+        v: usize,
+        states: &mut States,
+        ctx: &Ctx,
+        function: Option<String>,
+        callback: bool,
+    ) -> Frag {
+        let node = &self.g.wf.nodes[v];
+        let id = node.id.as_str();
+        let mut payload = Map::new();
+        payload.insert(
+            "node".into(),
+            json!({"id": id, "type": node.node_type, "typeVersion": node.type_version}),
+        );
+        payload.insert(
+            "config".into(),
+            jsonata::lower_value(&node.config).unwrap_or_else(|_| node.config.clone()),
+        );
+        if let Some(input) = self.primary_input(v).and_then(|p| jsonata::path(&p)) {
+            payload.insert("input".into(), jsonata::wrap(&input));
+        }
+        let mut context = json!({
+            "executionId": "{% $states.context.Execution.Id %}",
+            "executionName": "{% $states.context.Execution.Name %}",
+            "workflowId": self.g.wf.id,
+            "workflowVersion": self.g.wf.version,
+            "stateName": "{% $states.context.State.Name %}",
+            "attempt": "{% $states.context.State.RetryCount %}",
+        });
+        if callback {
+            context["taskToken"] = json!("{% $states.context.Task.Token %}");
+        }
+        if ctx.in_loop {
+            context["index"] = json!("{% $states.input.index %}");
+        }
+        payload.insert("context".into(), context);
+        let (resource, result) = if callback {
+            (
+                "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                "$states.result",
+            )
+        } else {
+            ("arn:aws:states:::lambda:invoke", "$states.result.Payload")
+        };
+        let function = function.unwrap_or_else(|| self.opts.node_runner_function.clone());
+        let args = obj([
+            ("FunctionName", json!(function)),
+            ("Payload", Value::Object(payload)),
+        ]);
+        let entry = format!("{{\"output\": {result}.output, \"port\": {result}.port}}");
+        let mut state = self.task_state(id, resource, args, &entry);
+        if callback && let Some(t) = node.config.get("timeoutSeconds").and_then(Value::as_u64) {
+            state["TimeoutSeconds"] = json!(t);
+        }
+        let cost = Cost {
+            events: if callback { 6 } else { 5 },
+            seconds: None,
+        };
+        let default = if callback {
+            node.config.get("timeoutSeconds").and_then(Value::as_f64)
+        } else {
+            Some(DEFAULT_TASK_SECONDS)
+        };
+        self.insert_task(v, states, state, cost, default, None)
+    }
+
+    /// A JSONata-mode Task: `Arguments`, and an `Output` that records `entry` (an expression
+    /// over `$states.result`) as the node's entry.
+    fn task_state(&self, id: &str, resource: &str, args: Value, entry: &str) -> Value {
+        obj([
+            ("Type", json!("Task")),
+            ("Resource", json!(resource)),
+            ("Arguments", args),
+            ("Output", jsonata::wrap(&jsonata::set_entry(id, entry))),
+        ])
+    }
+
+    /// Adds retry/catch to a task state, inserts it (after an optional preparing state) and
+    /// returns its fragment.
+    fn insert_task(
+        &mut self,
+        v: usize,
+        states: &mut States,
+        mut state: Value,
+        cost: Cost,
+        attempt_seconds: Option<f64>,
+        prepare: Option<String>,
+    ) -> Frag {
+        let name = self.name(self.g.id(v), Some(v), StateRole::Node);
+        // Reserve the slot so that the task is listed before its catch handler.
+        states.insert(name.clone(), Value::Null);
+        let (exits, cost) = self.retry_catch(v, &name, &mut state, states, cost, attempt_seconds);
+        states.insert(name.clone(), state);
+        if let Some(p) = &prepare {
+            states[p]["Next"] = json!(name);
+        }
+        Frag {
+            entry: prepare.unwrap_or(name),
+            exits,
+            cost,
+        }
+    }
+
+    fn service_jsonata(
+        &mut self,
+        v: usize,
+        integration: ServiceIntegration,
+        ctx: &Ctx,
+    ) -> (String, Value, String) {
+        let node = &self.g.wf.nodes[v];
+        let id = node.id.as_str();
+        let cfg = &node.config;
+        let dynamic = |v: &Value| jsonata::wrap(&jsonata::with_bindings(&jsonata::value_expr(v)));
+        let as_string = |v: &Value| {
+            jsonata::wrap(&jsonata::with_bindings(&format!(
+                "$string({})",
+                jsonata::value_expr(v)
+            )))
+        };
+        match integration {
+            ServiceIntegration::DynamodbPutItem => {
+                let dataset = cfg
+                    .get("dataset")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let pk = match &self.opts.dataset_namespace {
+                    Some(ns) => format!("{ns}#{dataset}"),
+                    None => dataset.to_owned(),
+                };
+                let record = cfg.get("record").cloned().unwrap_or(Value::Null);
+                let key = match cfg.get("key") {
+                    Some(k) => as_string(k),
+                    None if ctx.in_loop => jsonata::wrap(&format!(
+                        "$states.context.Execution.Name & {} & $string($states.input.index)",
+                        jsonata::string_literal(&format!("#{id}#"))
+                    )),
+                    None => jsonata::wrap(&format!(
+                        "$states.context.Execution.Name & {}",
+                        jsonata::string_literal(&format!("#{id}"))
+                    )),
+                };
+                let args = json!({
+                    "TableName": self.opts.datasets_table,
+                    "Item": {
+                        "pk": {"S": pk},
+                        "sk": {"S": key},
+                        "data": {"S": as_string(&record)},
+                        "runId": {"S": "{% $states.context.Execution.Id %}"},
+                        "nodeId": {"S": id},
+                        "storedAt": {"S": "{% $states.context.State.EnteredTime %}"}
+                    }
+                });
+                let entry = format!(
+                    "{{\"output\": {{\"dataset\": {}, \"stored\": true}}, \"port\": \"out\"}}",
+                    jsonata::string_literal(dataset)
+                );
+                ("arn:aws:states:::dynamodb:putItem".into(), args, entry)
+            }
+            ServiceIntegration::SqsSendMessage => {
+                let queue = cfg.get("queue").and_then(Value::as_str).unwrap_or_default();
+                let mut args = Map::new();
+                args.insert(
+                    "QueueUrl".into(),
+                    json!(format!("{}{queue}", self.opts.queue_url_prefix)),
+                );
+                args.insert(
+                    "MessageBody".into(),
+                    as_string(cfg.get("message").unwrap_or(&Value::Null)),
+                );
+                if let Some(g) = cfg.get("groupId") {
+                    args.insert("MessageGroupId".into(), dynamic(g));
+                }
+                if let Some(d) = cfg.get("deduplicationId") {
+                    args.insert("MessageDeduplicationId".into(), dynamic(d));
+                }
+                if let Some(d) = cfg.get("delaySeconds") {
+                    args.insert("DelaySeconds".into(), d.clone());
+                }
+                (
+                    "arn:aws:states:::sqs:sendMessage".into(),
+                    Value::Object(args),
+                    "{\"output\": {\"messageId\": $states.result.MessageId}, \"port\": \"out\"}"
+                        .into(),
+                )
+            }
+            ServiceIntegration::StartExecution => {
+                let wait = cfg.get("wait").and_then(Value::as_bool).unwrap_or(true);
+                let target = cfg
+                    .get("workflowId")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let args = obj([
+                    (
+                        "StateMachineArn",
+                        json!(format!("{}{target}", self.opts.state_machine_arn_prefix)),
+                    ),
+                    ("Input", dynamic(cfg.get("input").unwrap_or(&json!({})))),
+                ]);
+                if wait {
+                    self.features.sync_children.push(id.to_owned());
+                    (
+                        "arn:aws:states:::states:startExecution.sync:2".into(),
+                        args,
+                        "{\"output\": $states.result.Output, \"port\": \"out\"}".into(),
+                    )
+                } else {
+                    (
+                        "arn:aws:states:::states:startExecution".into(),
+                        args,
+                        "{\"output\": {\"executionArn\": $states.result.ExecutionArn}, \"port\": \"out\"}".into(),
+                    )
+                }
+            }
         }
     }
 
@@ -1110,12 +1549,33 @@ impl<'a, 'w> Emitter<'a, 'w> {
         if let Some(on_error) = &node.on_error
             && on_error.action != cm_model::ErrorAction::Fail
         {
-            let caught = self.name(&format!("{id}.caught"), Some(v), StateRole::Catch);
             let errors = if on_error.errors.is_empty() {
                 vec!["States.ALL".to_owned()]
             } else {
                 on_error.errors.clone()
             };
+            if self.jsonata {
+                // The catcher records the error itself and goes straight on.
+                let port = if on_error.action == cm_model::ErrorAction::Route {
+                    cm_model::ERROR_PORT
+                } else {
+                    cm_model::DEFAULT_OUTPUT_PORT
+                };
+                let entry = format!(
+                    "{{\"error\": $states.errorOutput, \"output\": null, \"port\": {}}}",
+                    jsonata::string_literal(port)
+                );
+                state["Catch"] = json!([{
+                    "ErrorEquals": errors,
+                    "Output": jsonata::wrap(&jsonata::set_entry(id, &entry)),
+                }]);
+                exits.push(Exit {
+                    state: name.to_owned(),
+                    slot: Slot::Catch(0),
+                });
+                return (exits, cost);
+            }
+            let caught = self.name(&format!("{id}.caught"), Some(v), StateRole::Catch);
             state["Catch"] = json!([{"ErrorEquals": errors, "ResultPath": format!("$.nodes.{id}"), "Next": caught}]);
             let port = if on_error.action == cm_model::ErrorAction::Route {
                 cm_model::ERROR_PORT
@@ -1180,6 +1640,41 @@ fn next_frag(name: String, cost: Cost) -> Frag {
     }
 }
 
+/// What a Pass-like state writes to `$.nodes.<id>`.
+enum Entry {
+    /// A constant (both modes).
+    Static(Value),
+    /// JSONPath Parameters (with `.$` keys).
+    Params(Value),
+    /// A JSONata expression.
+    Jsonata(String),
+}
+
+/// A Pass state built from fields.
+fn pass(fields: Vec<(&'static str, Value)>) -> Value {
+    let mut m = Map::new();
+    m.insert("Type".into(), json!("Pass"));
+    for (k, v) in fields {
+        m.insert(k.into(), v);
+    }
+    Value::Object(m)
+}
+
+/// JSONata: node `id` ran (and took `port`).
+fn port_expr(id: &str, port: Option<&str>) -> String {
+    let var = format!(
+        "$states.input.nodes.{}.port",
+        jsonata::string_literal(id).replace('"', "`")
+    );
+    match port {
+        None => format!("$exists({var})"),
+        Some(p) => format!(
+            "($exists({var}) and {var} = {})",
+            jsonata::string_literal(p)
+        ),
+    }
+}
+
 /// `{"Variable": "$.nodes.<id>.port", ...}`: the node ran (and took `port`).
 fn port_rule(id: &str, port: Option<&str>) -> Value {
     let var = format!("$.nodes.{id}.port");
@@ -1206,6 +1701,26 @@ fn insert_lowered(params: &mut Map<String, Value>, key: &str, value: &Value) {
             params.insert(key.to_owned(), value.clone());
         }
     }
+}
+
+/// JSONata: a shallow object merge of any sources, as one expression (None: needs the
+/// node-runner for deep merges and array concatenation).
+fn jsonata_merge(config: &Value) -> Option<String> {
+    if config
+        .get("mode")
+        .and_then(Value::as_str)
+        .unwrap_or("object")
+        != "object"
+        || config.get("deep").and_then(Value::as_bool).unwrap_or(false)
+    {
+        return None;
+    }
+    let sources = config.get("sources")?.as_array()?;
+    let parts: Vec<String> = sources.iter().map(jsonata::value_expr).collect();
+    Some(jsonata::with_bindings(&format!(
+        "{{\"output\": $merge([{}]), \"port\": \"out\"}}",
+        parts.join(", ")
+    )))
 }
 
 /// A shallow object merge of plain references, as one intrinsic (None: needs the node-runner).

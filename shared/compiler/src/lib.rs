@@ -12,6 +12,7 @@
 mod emit;
 mod finding;
 mod graph;
+mod jsonata;
 mod plan;
 mod rules;
 pub mod template;
@@ -220,6 +221,9 @@ pub fn compile(
         )
     };
     definition.insert("Comment".into(), json!(title));
+    if wf.settings.query_language == cm_model::QueryLanguage::JSONata {
+        definition.insert("QueryLanguage".into(), json!("JSONata"));
+    }
     definition.insert("StartAt".into(), json!(start));
     definition.insert("States".into(), Value::Object(states));
     if let Some(t) = wf.settings.timeout_seconds {

@@ -310,26 +310,29 @@ fn walk_expressions<'a>(
     }
 }
 
-/// Node ids referenced as `$.nodes.<id>` or `$.nodes['<id>']` in an expression.
+/// Node ids referenced as `$.nodes.<id>` / `$.nodes['<id>']` (JSONPath) or `$nodes.<id>`
+/// (JSONata) in an expression.
 pub fn referenced_nodes(expr: &str) -> Vec<String> {
     let mut out = Vec::new();
-    let mut rest = expr;
-    while let Some(i) = rest.find("$.nodes") {
-        let after = &rest[i + "$.nodes".len()..];
-        let id: String = if let Some(stripped) = after.strip_prefix('.') {
-            stripped
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect()
-        } else if let Some(stripped) = after.strip_prefix("['") {
-            stripped.chars().take_while(|c| *c != '\'').collect()
-        } else {
-            String::new()
-        };
-        if !id.is_empty() {
-            out.push(id);
+    for prefix in ["$.nodes", "$nodes"] {
+        let mut rest = expr;
+        while let Some(i) = rest.find(prefix) {
+            let after = &rest[i + prefix.len()..];
+            let id: String = if let Some(stripped) = after.strip_prefix('.') {
+                stripped
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect()
+            } else if let Some(stripped) = after.strip_prefix("['") {
+                stripped.chars().take_while(|c| *c != '\'').collect()
+            } else {
+                String::new()
+            };
+            if !id.is_empty() && !out.contains(&id) {
+                out.push(id);
+            }
+            rest = after;
         }
-        rest = after;
     }
     out
 }

@@ -86,13 +86,6 @@ fn workflow_level(wf: &Workflow, out: &mut Vec<Finding>) {
             "timeoutSeconds must be at least 1",
         ));
     }
-    if wf.settings.query_language == QueryLanguage::JSONata {
-        out.push(Finding::error(
-            "settings.unsupported_query_language",
-            "/settings/queryLanguage",
-            "the compiler emits JSONPath state machines only for now; remove queryLanguage or set it to \"JSONPath\"",
-        ));
-    }
 }
 
 fn nodes(g: &Graph<'_>, registry: &Registry, out: &mut Vec<Finding>) {
@@ -294,6 +287,20 @@ fn error_names(names: &[String], path: &str, id: &str, code: &'static str, out: 
 fn templates(g: &Graph<'_>, i: usize, type_id: &str, path: &str, out: &mut Vec<Finding>) {
     let node = &g.wf.nodes[i];
     let config_path = format!("{path}/config");
+    if g.wf.settings.query_language == QueryLanguage::JSONata {
+        // JSONata can express any value anywhere: only syntax is checked here.
+        if let Err((pointer, message)) = crate::jsonata::check_value(&node.config) {
+            out.push(
+                Finding::error(
+                    "template.invalid",
+                    format!("{config_path}{pointer}"),
+                    message,
+                )
+                .node(&node.id),
+            );
+        }
+        return;
+    }
     if let Err(e) = template::check_value(&node.config) {
         out.push(
             Finding::error(
@@ -605,7 +612,10 @@ fn references(g: &Graph<'_>, out: &mut Vec<Finding>) {
                         state: NativeState::Choice | NativeState::Wait
                     })
                 );
-                if no_output && expr.contains(&format!("$.nodes.{id}.output")) {
+                if no_output
+                    && (expr.contains(&format!("$.nodes.{id}.output"))
+                        || expr.contains(&format!("$nodes.{id}.output")))
+                {
                     out.push(
                         Finding::warning(
                             "template.no_output",
@@ -633,8 +643,10 @@ fn references(g: &Graph<'_>, out: &mut Vec<Finding>) {
                     );
                 }
             }
-            if (expr.starts_with("$.item") || expr.starts_with("$.index")) && scope_of[i].is_none()
-            {
+            let loop_var = ["$.item", "$.index", "$item", "$index"]
+                .iter()
+                .any(|v| expr.contains(v));
+            if loop_var && scope_of[i].is_none() {
                 out.push(
                     Finding::warning(
                         "template.item_outside_loop",

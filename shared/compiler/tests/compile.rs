@@ -700,3 +700,180 @@ fn nested_loops_continue_after_the_inner_loop() {
         json!([{"lines": [{"sku": "a"}, {"sku": "b"}]}, {"lines": []}])
     );
 }
+
+fn jsonata_doc(nodes: Vec<Value>, edges: Vec<(&str, &str, &str)>) -> Value {
+    json!({
+        "id": "wf", "name": "JSONata",
+        "settings": {"queryLanguage": "JSONata", "estimatedItemsPerLoop": 10},
+        "nodes": nodes,
+        "edges": edges.into_iter().map(|(a, p, b)| json!({"from": a, "fromPort": p, "to": b})).collect::<Vec<_>>()
+    })
+}
+
+#[test]
+fn jsonata_mode_runs_every_native_node() {
+    let c = ok(jsonata_doc(
+        vec![
+            json!({"id": "start", "type": "trigger.webhook"}),
+            json!({"id": "shape", "type": "transform.set", "config": {"fields": {
+                "email": "{{ $lowercase($nodes.start.output.body.email) }}",
+                "greeting": "Hello {{ $nodes.start.output.body.name }}!",
+                "tags": ["new", "{{ $nodes.start.output.body.tier }}"],
+                "total": "{{ $sum($nodes.start.output.body.lines.amount) }}"
+            }}}),
+            json!({"id": "company", "type": "condition.if", "config": {"rules": [
+                {"field": "$.nodes.shape.output.email", "op": "regex", "value": "@(example|acme)\\.com$"}
+            ]}}),
+            json!({"id": "both", "type": "transform.merge", "config": {"sources": ["{{ $nodes.shape.output }}", {"b2b": true}]}}),
+            json!({"id": "pause", "type": "flow.wait", "config": {"seconds": "{{ $count($nodes.start.output.body.lines) }}"}}),
+            json!({"id": "save", "type": "action.store", "config": {"dataset": "leads", "key": "{{ $nodes.shape.output.email }}", "record": {"lead": "{{ $nodes.both.output }}"}}}),
+            json!({"id": "send", "type": "action.queue", "config": {"queue": "crm", "message": {"email": "{{ $nodes.shape.output.email }}"}}}),
+        ],
+        vec![
+            ("start", "out", "shape"),
+            ("shape", "out", "company"),
+            ("company", "true", "both"),
+            ("both", "out", "pause"),
+            ("pause", "out", "save"),
+            ("save", "out", "send"),
+        ],
+    ));
+    assert_eq!(c.definition["QueryLanguage"], "JSONata");
+    assert!(
+        state(&c, "company")["Choices"][0]["Condition"]
+            .as_str()
+            .unwrap()
+            .starts_with("{%")
+    );
+    let input = json!({"body": {"email": "Ada@Example.COM", "name": "Ada", "tier": "gold", "lines": [{"amount": 2}, {"amount": 3}]}});
+    let run = Interp::run(&c, &Oracle::default(), input)
+        .map_err(|f| f.cause)
+        .unwrap();
+    let shape = &run.output["nodes"]["shape"]["output"];
+    assert_eq!(shape["email"], "ada@example.com");
+    assert_eq!(shape["greeting"], "Hello Ada!");
+    assert_eq!(shape["tags"], json!(["new", "gold"]));
+    assert_eq!(shape["total"].as_f64(), Some(5.0));
+    assert_eq!(run.output["nodes"]["company"]["port"], "true");
+    assert_eq!(run.output["nodes"]["both"]["output"]["b2b"], true);
+    assert_eq!(
+        state(&c, "pause")["Seconds"]
+            .as_str()
+            .map(|s| s.starts_with("{%")),
+        Some(true)
+    );
+    assert_eq!(run.output["nodes"]["send"]["output"]["messageId"], "m-1");
+    // A consumer address takes the false port: nothing after the condition runs.
+    let gmail =
+        json!({"body": {"email": "ada@gmail.com", "name": "Ada", "tier": "gold", "lines": []}});
+    let run = Interp::run(&c, &Oracle::default(), gmail)
+        .map_err(|f| f.cause)
+        .unwrap();
+    assert_eq!(run.output["nodes"]["company"]["port"], "false");
+    assert!(!run.started.iter().any(|s| s.node == "save"));
+}
+
+#[test]
+fn jsonata_mode_tasks_catch_errors_in_the_catcher() {
+    let c = ok(jsonata_doc(
+        vec![
+            json!({"id": "start", "type": "trigger.manual"}),
+            json!({"id": "call", "type": "action.http", "config": {"url": "https://x/{{ $nodes.start.output.id }}"}, "onError": {"action": "route"}}),
+            json!({"id": "ok", "type": "action.http", "config": {"url": "x"}}),
+            json!({"id": "alert", "type": "action.notify", "config": {"url": "x", "text": "failed: {{ $nodes.call.error.Error }}"}}),
+        ],
+        vec![
+            ("start", "out", "call"),
+            ("call", "out", "ok"),
+            ("call", "error", "alert"),
+        ],
+    ));
+    let call = state(&c, "call");
+    assert!(
+        call["Arguments"]["Payload"]["config"]["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("{%")
+    );
+    assert!(call["Catch"][0]["Output"].is_string());
+    assert!(
+        c.definition["States"].get("call.caught").is_none(),
+        "no separate catch state in JSONata mode"
+    );
+    let oracle = Oracle {
+        failures: [("call".to_owned(), "ConcertMaster.Http.5xx".to_owned())].into(),
+        ..Oracle::default()
+    };
+    let run = Interp::run(&c, &oracle, json!({"id": 7}))
+        .map_err(|f| f.cause)
+        .unwrap();
+    assert_eq!(run.output["nodes"]["call"]["port"], "error");
+    assert_eq!(
+        run.output["nodes"]["call"]["error"]["Error"],
+        "ConcertMaster.Http.5xx"
+    );
+    let started: Vec<&str> = run.started.iter().map(|s| s.node.as_str()).collect();
+    assert_eq!(started, ["start", "call", "alert"]);
+}
+
+#[test]
+fn jsonata_mode_loops() {
+    let c = ok(jsonata_doc(
+        vec![
+            json!({"id": "start", "type": "trigger.manual"}),
+            json!({"id": "each", "type": "flow.foreach", "config": {"items": "{{ $nodes.start.output.rows[size > 1] }}"}}),
+            json!({"id": "row", "type": "transform.set", "config": {"fields": {"id": "{{ $item.id }}", "at": "{{ $index }}"}}}),
+            json!({"id": "count", "type": "transform.set", "config": {"fields": {"n": "{{ $count($nodes.each.output) }}"}}}),
+        ],
+        vec![
+            ("start", "out", "each"),
+            ("each", "each", "row"),
+            ("each", "done", "count"),
+        ],
+    ));
+    let rows =
+        json!({"rows": [{"id": "a", "size": 5}, {"id": "b", "size": 1}, {"id": "c", "size": 9}]});
+    let run = Interp::run(&c, &Oracle::default(), rows)
+        .map_err(|f| f.cause)
+        .unwrap();
+    let ids: Vec<&str> = run.output["nodes"]["each"]["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["a", "c"]);
+    assert_eq!(
+        run.output["nodes"]["count"]["output"]["n"].as_f64(),
+        Some(2.0)
+    );
+}
+
+#[test]
+fn the_jsonata_example_routes_business_signups_to_sales() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/signup-triage-jsonata.json");
+    let doc: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let c = ok(doc);
+    let business =
+        json!({"body": {"email": " Grace@Hopper.dev ", "name": "grace  hopper", "seats": 12}});
+    let run = Interp::run(&c, &Oracle::default(), business)
+        .map_err(|f| f.cause)
+        .unwrap();
+    let person = &run.output["nodes"]["person"]["output"];
+    assert_eq!(person["email"], "grace@hopper.dev");
+    assert_eq!(person["domain"], "hopper.dev");
+    let started: Vec<&str> = run.started.iter().map(|s| s.node.as_str()).collect();
+    assert!(
+        started.contains(&"notify_sales")
+            && started.contains(&"store_lead")
+            && !started.contains(&"onboarding"),
+        "{started:?}"
+    );
+    let consumer = json!({"body": {"email": "ada@gmail.com", "name": "ada"}});
+    let run = Interp::run(&c, &Oracle::default(), consumer)
+        .map_err(|f| f.cause)
+        .unwrap();
+    let started: Vec<&str> = run.started.iter().map(|s| s.node.as_str()).collect();
+    assert_eq!(started, ["signup", "person", "business", "onboarding"]);
+}

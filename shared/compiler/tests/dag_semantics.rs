@@ -229,6 +229,47 @@ fn arb_kind() -> impl Strategy<Value = Kind> {
     prop_oneof![4 => Just(Kind::Plain), 2 => Just(Kind::If), 1 => Just(Kind::Validate), 1 => Just(Kind::Routed)]
 }
 
+/// The same workflow in JSONata mode.
+fn jsonata(wf: &Workflow) -> Workflow {
+    let mut w = wf.clone();
+    w.settings.query_language = cm_model::QueryLanguage::JSONata;
+    w
+}
+
+/// Compiles in both query languages and checks every branch outcome.
+fn check_all(wf: &Workflow) {
+    for w in [wf.clone(), jsonata(wf)] {
+        let c = compile_ok(&w);
+        for pick in all_picks(&w) {
+            if let Err(msg) = check_run(&w, &c, &pick) {
+                panic!(
+                    "{msg}\npick {pick:?}\nworkflow {}\nasl {}",
+                    w.to_json_pretty(),
+                    c.definition_json()
+                );
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    #[test]
+    fn random_dags_run_as_the_semantics_say_in_jsonata_mode(
+        kinds in prop::collection::vec(arb_kind(), 2..11),
+        preds in prop::collection::vec(prop::collection::vec((0usize..100, 0usize..4), 1..4), 11),
+        fixups in prop::collection::vec(0usize..100, 11),
+    ) {
+        let wf = jsonata(&build(&kinds, &preds, &fixups));
+        let compiled = compile_ok(&wf);
+        for pick in all_picks(&wf) {
+            if let Err(msg) = check_run(&wf, &compiled, &pick) {
+                panic!("{msg}\npick {pick:?}\nworkflow {}\nasl {}", wf.to_json_pretty(), compiled.definition_json());
+            }
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
     #[test]
@@ -315,8 +356,8 @@ fn n_shape_keeps_every_edge() {
             ("d", "out", "join"),
         ],
     );
+    check_all(&wf);
     let c = compile_ok(&wf);
-    check_run(&wf, &c, &HashMap::new()).unwrap();
     // Two parallel stages, no guards (nothing is conditional).
     let states = states_of(&c);
     assert_eq!(
@@ -340,10 +381,8 @@ fn if_else_rejoin_uses_a_jump_and_no_guard_on_the_join() {
             ("no", "out", "join"),
         ],
     );
+    check_all(&wf);
     let c = compile_ok(&wf);
-    for pick in all_picks(&wf) {
-        check_run(&wf, &c, &pick).unwrap();
-    }
     let states = states_of(&c);
     assert!(
         !states
@@ -369,10 +408,7 @@ fn join_across_condition_and_parallel_branch_waits_for_both() {
             ("s", "out", "j"),
         ],
     );
-    let c = compile_ok(&wf);
-    for pick in all_picks(&wf) {
-        check_run(&wf, &c, &pick).unwrap();
-    }
+    check_all(&wf);
 }
 
 #[test]
@@ -386,10 +422,7 @@ fn routed_errors_take_the_error_port() {
             ("call", "error", "alert"),
         ],
     );
-    let c = compile_ok(&wf);
-    for pick in all_picks(&wf) {
-        check_run(&wf, &c, &pick).unwrap();
-    }
+    check_all(&wf);
 }
 
 #[test]
@@ -398,10 +431,8 @@ fn deep_chain_and_wide_fanout_compile() {
     let kinds = vec![Kind::Plain; n];
     let chain: Vec<Vec<(usize, usize)>> = (0..n).map(|i| vec![(i.saturating_sub(1), 0)]).collect();
     let wf = build(&kinds, &chain, &vec![0; n]);
-    let c = compile_ok(&wf);
-    check_run(&wf, &c, &HashMap::new()).unwrap();
+    check_all(&wf);
     let fan: Vec<Vec<(usize, usize)>> = (0..n).map(|_| vec![(0, 0)]).collect();
     let wf = build(&kinds, &fan, &vec![0; n]);
-    let c = compile_ok(&wf);
-    check_run(&wf, &c, &HashMap::new()).unwrap();
+    check_all(&wf);
 }

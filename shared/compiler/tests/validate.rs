@@ -419,14 +419,30 @@ fn foreach_bodies() {
 }
 
 #[test]
-fn jsonata_is_refused_for_now() {
-    let f = check(with(base(), |d| {
-        d["settings"] = json!({"queryLanguage": "JSONata"});
+fn jsonata_mode_templates() {
+    let jsonata = |d: &mut Value| d["settings"] = json!({"queryLanguage": "JSONata"});
+    // Arrays of objects with templates are fine in JSONata mode (not in JSONPath mode).
+    let ok = check(with(base(), |d| {
+        jsonata(d);
+        d["nodes"][1]["config"]["body"] =
+            json!({"items": [{"id": "{{ $nodes.start.output.id }}"}]});
     }));
-    assert_eq!(
-        find(&f, "settings.unsupported_query_language").path,
-        "/settings/queryLanguage"
-    );
+    assert!(ok.is_empty(), "{ok:#?}");
+    let raw = check(with(base(), |d| {
+        jsonata(d);
+        d["nodes"][1]["config"]["url"] = json!("{% $states.input %}");
+    }));
+    assert_eq!(find(&raw, "template.invalid").path, "/nodes/1/config/url");
+    let unbalanced = check(with(base(), |d| {
+        jsonata(d);
+        d["nodes"][1]["config"]["url"] = json!("{{ $nodes.start.output[0 }}");
+    }));
+    find(&unbalanced, "template.invalid");
+    let unknown = check(with(base(), |d| {
+        jsonata(d);
+        d["nodes"][1]["config"]["url"] = json!("{{ $nodes.ghost.output }}");
+    }));
+    find(&unknown, "template.unknown_node");
 }
 
 #[test]

@@ -55,6 +55,8 @@ pub struct Interp<'a> {
     oracle: &'a Oracle,
     pub started: Vec<Started>,
     steps: usize,
+    /// `QueryLanguage: "JSONata"` machine.
+    jsonata: bool,
 }
 
 type Hist = BTreeSet<String>;
@@ -66,6 +68,7 @@ impl<'a> Interp<'a> {
             oracle,
             started: Vec::new(),
             steps: 0,
+            jsonata: compiled.definition.get("QueryLanguage") == Some(&json!("JSONata")),
         };
         let def = &compiled.definition;
         let mut hist = Hist::new();
@@ -120,6 +123,9 @@ impl<'a> Interp<'a> {
         hist: &mut Hist,
         map_ctx: &Value,
     ) -> Result<(Option<String>, Value), Failure> {
+        if self.jsonata {
+            return self.state_jsonata(s, input, hist, map_ctx);
+        }
         let ty = s["Type"].as_str().unwrap();
         let next = s.get("Next").and_then(Value::as_str).map(str::to_owned);
         let end = s.get("End").and_then(Value::as_bool).unwrap_or(false);
@@ -211,6 +217,115 @@ impl<'a> Interp<'a> {
         }
     }
 
+    /// JSONata mode: `Arguments`, `Output`, `Items`, `Condition`, catcher `Output`.
+    fn state_jsonata(
+        &mut self,
+        s: &Value,
+        input: Value,
+        hist: &mut Hist,
+        map_ctx: &Value,
+    ) -> Result<(Option<String>, Value), Failure> {
+        let ty = s["Type"].as_str().unwrap();
+        let next = s.get("Next").and_then(Value::as_str).map(str::to_owned);
+        let context = json!({"Execution": {"Id": "arn:exec:1", "Name": "run-1", "StartTime": "2026-01-01T00:00:00Z"}, "State": {"Name": "x", "EnteredTime": "2026-01-01T00:00:00Z", "RetryCount": 0}, "Map": map_ctx, "Task": {"Token": "token-1"}});
+        let states_var = |result: Option<&Value>, error: Option<&Value>| {
+            let mut v = json!({"input": input, "context": context});
+            if let Some(r) = result {
+                v["result"] = r.clone();
+            }
+            if let Some(e) = error {
+                v["errorOutput"] = e.clone();
+            }
+            v
+        };
+        let output = |s: &Value, vars: &Value, default: Value| -> Result<Value, Failure> {
+            match s.get("Output") {
+                Some(o) => jsonata_template(o, vars),
+                None => Ok(default),
+            }
+        };
+        match ty {
+            "Pass" | "Wait" => {
+                let out = output(s, &states_var(None, None), input.clone())?;
+                Ok((next, out))
+            }
+            "Choice" => {
+                let vars = states_var(None, None);
+                for rule in s["Choices"].as_array().unwrap() {
+                    let cond = jsonata_template(&rule["Condition"], &vars)?;
+                    if cond == json!(true) {
+                        return Ok((Some(rule["Next"].as_str().unwrap().to_owned()), input));
+                    }
+                }
+                match s.get("Default").and_then(Value::as_str) {
+                    Some(d) => Ok((Some(d.to_owned()), input)),
+                    None => Err(fail("States.NoChoiceMatched", "no rule matched")),
+                }
+            }
+            "Task" => {
+                let args = jsonata_template(&s["Arguments"], &states_var(None, None))?;
+                match self.task(s, &args) {
+                    Ok(raw) => Ok((next, output(s, &states_var(Some(&raw), None), raw.clone())?)),
+                    Err(f) => {
+                        for c in s
+                            .get("Catch")
+                            .and_then(Value::as_array)
+                            .cloned()
+                            .unwrap_or_default()
+                        {
+                            let errs: Vec<&str> = c["ErrorEquals"]
+                                .as_array()
+                                .unwrap()
+                                .iter()
+                                .filter_map(Value::as_str)
+                                .collect();
+                            if errs.contains(&"States.ALL") || errs.contains(&f.error.as_str()) {
+                                let err = json!({"Error": f.error, "Cause": f.cause});
+                                let out = output(&c, &states_var(None, Some(&err)), err.clone())?;
+                                return Ok((Some(c["Next"].as_str().unwrap().to_owned()), out));
+                            }
+                        }
+                        Err(f)
+                    }
+                }
+            }
+            "Parallel" => {
+                let start = hist.clone();
+                let mut results = Vec::new();
+                for b in s["Branches"].as_array().unwrap() {
+                    let mut h = start.clone();
+                    results.push(self.machine(b, input.clone(), &mut h, map_ctx)?);
+                    hist.extend(h);
+                }
+                let raw = Value::Array(results);
+                Ok((next, output(s, &states_var(Some(&raw), None), raw.clone())?))
+            }
+            "Map" => {
+                let items = jsonata_template(&s["Items"], &states_var(None, None))?;
+                let start = hist.clone();
+                let mut results = Vec::new();
+                for (i, item) in items
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .enumerate()
+                {
+                    let mctx = json!({"Item": {"Value": item, "Index": i}});
+                    let mut vars = states_var(None, None);
+                    vars["context"]["Map"] = mctx.clone();
+                    let iter_input = jsonata_template(&s["ItemSelector"], &vars)?;
+                    let mut h = start.clone();
+                    results.push(self.machine(&s["ItemProcessor"], iter_input, &mut h, &mctx)?);
+                    hist.extend(h);
+                }
+                let raw = Value::Array(results);
+                Ok((next, output(s, &states_var(Some(&raw), None), raw.clone())?))
+            }
+            other => panic!("unexpected state type {other} in JSONata mode"),
+        }
+    }
+
     fn task(&mut self, s: &Value, args: &Value) -> Result<Value, Failure> {
         let resource = s["Resource"].as_str().unwrap();
         let node = args
@@ -282,6 +397,36 @@ impl<'a> Interp<'a> {
             }
         }
         Err(f)
+    }
+}
+
+/// Evaluates every `{% expr %}` string in a JSON template, with `$states` bound to `vars`.
+pub fn jsonata_template(t: &Value, vars: &Value) -> Result<Value, Failure> {
+    match t {
+        Value::String(s) if s.starts_with("{%") && s.ends_with("%}") => {
+            let expr = &s[2..s.len() - 2];
+            let program = format!("($states := $$; {expr})");
+            let compiled = jsonata_core::Expression::compile(&program)
+                .unwrap_or_else(|e| panic!("JSONata does not parse: {expr}: {e:?}"));
+            let data = jsonata_core::value::JValue::from(vars.clone());
+            let result = compiled
+                .evaluate(&data)
+                .map_err(|e| fail("States.QueryEvaluationError", format!("{expr}: {e:?}")))?;
+            Ok(Value::from(&result))
+        }
+        Value::Array(items) => items
+            .iter()
+            .map(|i| jsonata_template(i, vars))
+            .collect::<Result<_, _>>()
+            .map(Value::Array),
+        Value::Object(m) => {
+            let mut out = Map::new();
+            for (k, v) in m {
+                out.insert(k.clone(), jsonata_template(v, vars)?);
+            }
+            Ok(Value::Object(out))
+        }
+        other => Ok(other.clone()),
     }
 }
 
