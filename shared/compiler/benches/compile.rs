@@ -515,6 +515,30 @@ fn benches(c: &mut Criterion) {
     }
     group.finish();
 
+    // The same workflows in JSONata mode (templates rewritten to `$nodes` / `$item`).
+    let mut group = c.benchmark_group("compile_jsonata");
+    for case in &cases {
+        let text = case
+            .json
+            .replace("{{ $.nodes.", "{{ $nodes.")
+            .replace("{{ $.item", "{{ $item");
+        let mut wf = cm_model::from_json_str(&text).expect("parses");
+        wf.settings.query_language = cm_model::QueryLanguage::JSONata;
+        let errors: Vec<_> = validate(&wf, &registry)
+            .into_iter()
+            .filter(|f| f.is_error())
+            .collect();
+        assert!(errors.is_empty(), "{errors:?}");
+        group.throughput(Throughput::Elements(case.n as u64));
+        if case.n >= 1_000 {
+            group.sample_size(20).sampling_mode(SamplingMode::Flat);
+        }
+        group.bench_with_input(BenchmarkId::from_parameter(case.n), &wf, |b, wf| {
+            b.iter(|| compile(black_box(wf), &registry, &opts).expect("compiles"));
+        });
+    }
+    group.finish();
+
     if std::env::var_os("CM_BENCH_EXTRA").is_some() {
         let mut group = c.benchmark_group("compile_staircase");
         group.sample_size(10).sampling_mode(SamplingMode::Flat);
