@@ -201,10 +201,7 @@ impl<'a, 'w> Emitter<'a, 'w> {
             ScopeOutput::Nodes => (Some("$.nodes".to_owned()), ".nodes".to_owned()),
             ScopeOutput::NodeOutput(id) => (
                 Some(format!("$.nodes.{id}.output")),
-                format!(
-                    ".nodes.{}.output",
-                    jsonata::string_literal(id).replace('"', "`")
-                ),
+                format!(".nodes.{}.output", jsonata::name_token(id)),
             ),
         };
         let all_next = exits.iter().all(|e| matches!(e.slot, Slot::Next));
@@ -1173,133 +1170,67 @@ impl<'a, 'w> Emitter<'a, 'w> {
         if callback {
             self.features.callbacks.push(id.to_owned());
         }
-        if self.jsonata {
-            return self.runner_task_jsonata(v, states, ctx, function, callback);
-        }
         let mut payload = Map::new();
         payload.insert(
             "node".into(),
             json!({"id": id, "type": node.node_type, "typeVersion": node.type_version}),
         );
-        insert_lowered(&mut payload, "config", &node.config);
-        if let Some(input) = self.primary_input(v) {
-            payload.insert("input.$".into(), json!(input));
+        if self.jsonata {
+            let config = jsonata::lower_value(&node.config).unwrap_or_else(|_| node.config.clone());
+            payload.insert("config".into(), config);
+        } else {
+            insert_lowered(&mut payload, "config", &node.config);
         }
-        let mut context = json!({
-            "executionId.$": "$$.Execution.Id",
-            "executionName.$": "$$.Execution.Name",
-            "workflowId": self.g.wf.id,
-            "workflowVersion": self.g.wf.version,
-            "stateName.$": "$$.State.Name",
-            "attempt.$": "$$.State.RetryCount",
-        });
+        if let Some(input) = self.primary_input(v) {
+            self.insert_ref(&mut payload, "input", &input);
+        }
+        let mut context = Map::new();
+        self.insert_ref(&mut context, "executionId", "$$.Execution.Id");
+        self.insert_ref(&mut context, "executionName", "$$.Execution.Name");
+        context.insert("workflowId".into(), json!(self.g.wf.id));
+        context.insert("workflowVersion".into(), json!(self.g.wf.version));
+        self.insert_ref(&mut context, "stateName", "$$.State.Name");
+        self.insert_ref(&mut context, "attempt", "$$.State.RetryCount");
         if callback {
-            context["taskToken.$"] = json!("$$.Task.Token");
+            self.insert_ref(&mut context, "taskToken", "$$.Task.Token");
         }
         if ctx.in_loop {
-            context["index.$"] = json!("$.index");
+            self.insert_ref(&mut context, "index", "$.index");
         }
-        payload.insert("context".into(), context);
+        payload.insert("context".into(), Value::Object(context));
         let resource = if callback {
             "arn:aws:states:::lambda:invoke.waitForTaskToken"
         } else {
             "arn:aws:states:::lambda:invoke"
-        };
-        // A callback's result is what SendTaskSuccess sent: {output, port} directly.
-        let selector = if callback {
-            json!({"output.$": "$.output", "port.$": "$.port"})
-        } else {
-            json!({"output.$": "$.Payload.output", "port.$": "$.Payload.port"})
-        };
-        let name = self.name(id, Some(v), StateRole::Node);
-        let function = function.unwrap_or_else(|| self.opts.node_runner_function.clone());
-        let mut state = obj([
-            ("Type", json!("Task")),
-            ("Resource", json!(resource)),
-            (
-                "Parameters",
-                obj([
-                    ("FunctionName", json!(function)),
-                    ("Payload", Value::Object(payload)),
-                ]),
-            ),
-            ("ResultSelector", selector),
-            ("ResultPath", json!(format!("$.nodes.{id}"))),
-        ]);
-        if callback && let Some(t) = node.config.get("timeoutSeconds").and_then(Value::as_u64) {
-            state["TimeoutSeconds"] = json!(t);
-        }
-        let cost = Cost {
-            events: if callback { 6 } else { 5 },
-            seconds: None,
-        };
-        let default = if callback {
-            node.config.get("timeoutSeconds").and_then(Value::as_f64)
-        } else {
-            Some(DEFAULT_TASK_SECONDS)
-        };
-        states.insert(name.clone(), Value::Null);
-        let (exits, cost) = self.retry_catch(v, &name, &mut state, states, cost, default);
-        states.insert(name.clone(), state);
-        Frag {
-            entry: name,
-            exits,
-            cost,
-        }
-    }
-
-    fn runner_task_jsonata(
-        &mut self,
-        v: usize,
-        states: &mut States,
-        ctx: &Ctx,
-        function: Option<String>,
-        callback: bool,
-    ) -> Frag {
-        let node = &self.g.wf.nodes[v];
-        let id = node.id.as_str();
-        let mut payload = Map::new();
-        payload.insert(
-            "node".into(),
-            json!({"id": id, "type": node.node_type, "typeVersion": node.type_version}),
-        );
-        payload.insert(
-            "config".into(),
-            jsonata::lower_value(&node.config).unwrap_or_else(|_| node.config.clone()),
-        );
-        if let Some(input) = self.primary_input(v).and_then(|p| jsonata::path(&p)) {
-            payload.insert("input".into(), jsonata::wrap(&input));
-        }
-        let mut context = json!({
-            "executionId": "{% $states.context.Execution.Id %}",
-            "executionName": "{% $states.context.Execution.Name %}",
-            "workflowId": self.g.wf.id,
-            "workflowVersion": self.g.wf.version,
-            "stateName": "{% $states.context.State.Name %}",
-            "attempt": "{% $states.context.State.RetryCount %}",
-        });
-        if callback {
-            context["taskToken"] = json!("{% $states.context.Task.Token %}");
-        }
-        if ctx.in_loop {
-            context["index"] = json!("{% $states.input.index %}");
-        }
-        payload.insert("context".into(), context);
-        let (resource, result) = if callback {
-            (
-                "arn:aws:states:::lambda:invoke.waitForTaskToken",
-                "$states.result",
-            )
-        } else {
-            ("arn:aws:states:::lambda:invoke", "$states.result.Payload")
         };
         let function = function.unwrap_or_else(|| self.opts.node_runner_function.clone());
         let args = obj([
             ("FunctionName", json!(function)),
             ("Payload", Value::Object(payload)),
         ]);
-        let entry = format!("{{\"output\": {result}.output, \"port\": {result}.port}}");
-        let mut state = self.task_state(id, resource, args, &entry);
+        // A callback's result is what SendTaskSuccess sent: {output, port} directly.
+        let mut state = if self.jsonata {
+            let result = if callback {
+                "$states.result"
+            } else {
+                "$states.result.Payload"
+            };
+            let entry = format!("{{\"output\": {result}.output, \"port\": {result}.port}}");
+            self.task_state(id, resource, args, &entry)
+        } else {
+            let selector = if callback {
+                json!({"output.$": "$.output", "port.$": "$.port"})
+            } else {
+                json!({"output.$": "$.Payload.output", "port.$": "$.Payload.port"})
+            };
+            obj([
+                ("Type", json!("Task")),
+                ("Resource", json!(resource)),
+                ("Parameters", args),
+                ("ResultSelector", selector),
+                ("ResultPath", json!(format!("$.nodes.{id}"))),
+            ])
+        };
         if callback && let Some(t) = node.config.get("timeoutSeconds").and_then(Value::as_u64) {
             state["TimeoutSeconds"] = json!(t);
         }
@@ -1313,6 +1244,17 @@ impl<'a, 'w> Emitter<'a, 'w> {
             Some(DEFAULT_TASK_SECONDS)
         };
         self.insert_task(v, states, state, cost, default, None)
+    }
+
+    /// A run-time reference in Parameters/Arguments: JSONPath `"key.$": path`, JSONata
+    /// `"key": "{% $states... %}"`.
+    fn insert_ref(&self, map: &mut Map<String, Value>, key: &str, path: &str) {
+        if self.jsonata {
+            let expr = jsonata::path(path).unwrap_or_else(|| "null".into());
+            map.insert(key.to_owned(), jsonata::wrap(&expr));
+        } else {
+            map.insert(format!("{key}.$"), json!(path));
+        }
     }
 
     /// A JSONata-mode Task: `Arguments`, and an `Output` that records `entry` (an expression
@@ -1662,10 +1604,7 @@ fn pass(fields: Vec<(&'static str, Value)>) -> Value {
 
 /// JSONata: node `id` ran (and took `port`).
 fn port_expr(id: &str, port: Option<&str>) -> String {
-    let var = format!(
-        "$states.input.nodes.{}.port",
-        jsonata::string_literal(id).replace('"', "`")
-    );
+    let var = format!("$states.input.nodes.{}.port", jsonata::name_token(id));
     match port {
         None => format!("$exists({var})"),
         Some(p) => format!(

@@ -188,7 +188,8 @@ pub fn path(p: &str) -> Option<String> {
                 if name.is_empty() {
                     return None;
                 }
-                out.push_str(&format!(".`{name}`"));
+                out.push('.');
+                out.push_str(&name_token(&name));
             }
             '[' => {
                 let mut inner = String::new();
@@ -202,13 +203,29 @@ pub fn path(p: &str) -> Option<String> {
                     out.push_str(&format!("[{i}]"));
                 } else {
                     let name = inner.trim().trim_matches('\'').trim_matches('"');
-                    out.push_str(&format!(".`{name}`"));
+                    out.push('.');
+                    out.push_str(&name_token(name));
                 }
             }
             _ => return None,
         }
     }
     Some(out)
+}
+
+/// A field name in a JSONata path: bare when it is a plain identifier and no operator word,
+/// else in backticks.
+pub fn name_token(name: &str) -> String {
+    const WORDS: [&str; 7] = ["and", "or", "in", "true", "false", "null", "function"];
+    let mut chars = name.chars();
+    let plain = matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !WORDS.contains(&name);
+    if plain {
+        name.to_owned()
+    } else {
+        format!("`{name}`")
+    }
 }
 
 fn typed(f: &str, ty: &str, cond: String) -> String {
@@ -421,15 +438,11 @@ mod tests {
 
     #[test]
     fn paths_become_states_paths() {
-        assert_eq!(
-            path("$.nodes.a.output[0]").as_deref(),
-            Some("$states.input.`nodes`.`a`.`output`[0]")
-        );
-        assert_eq!(
-            path("$$.Execution.Id").as_deref(),
-            Some("$states.context.`Execution`.`Id`")
-        );
-        assert_eq!(path("$['a b']").as_deref(), Some("$states.input.`a b`"));
+        let p = |s: &str| path(s).unwrap_or_default();
+        assert_eq!(p("$.nodes.a.output[0]"), "$states.input.nodes.a.output[0]");
+        assert_eq!(p("$$.Execution.Id"), "$states.context.Execution.Id");
+        assert_eq!(p("$.a.and.b-c"), "$states.input.a.`and`.`b-c`");
+        assert_eq!(p("$['a b']"), "$states.input.`a b`");
         assert_eq!(path("nodes"), None);
     }
 
