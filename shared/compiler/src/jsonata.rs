@@ -28,41 +28,11 @@ pub fn string_literal(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
 }
 
-/// Light syntax check of a user JSONata expression: non-empty, balanced brackets and quotes.
+/// Syntax check of a user JSONata expression with a real JSONata parser.
 fn check_expr(expr: &str) -> Result<(), String> {
-    let mut stack = Vec::new();
-    let mut quote: Option<char> = None;
-    let mut escaped = false;
-    for c in expr.chars() {
-        if let Some(q) = quote {
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == q {
-                quote = None;
-            }
-            continue;
-        }
-        match c {
-            '"' | '\'' | '`' => quote = Some(c),
-            '(' | '[' | '{' => stack.push(c),
-            ')' | ']' | '}' => {
-                let open = stack.pop();
-                if !matches!(
-                    (open, c),
-                    (Some('('), ')') | (Some('['), ']') | (Some('{'), '}')
-                ) {
-                    return Err(format!("`{expr}`: unbalanced `{c}`"));
-                }
-            }
-            _ => {}
-        }
-    }
-    if quote.is_some() || !stack.is_empty() {
-        return Err(format!("`{expr}`: unbalanced brackets or quotes"));
-    }
-    Ok(())
+    jsonata_core::parser::parse(expr)
+        .map(|_| ())
+        .map_err(|e| format!("`{expr}` is not valid JSONata: {e}"))
 }
 
 /// A template string as a JSONata expression (without bindings): a single template keeps its

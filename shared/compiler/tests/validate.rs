@@ -438,6 +438,12 @@ fn jsonata_mode_templates() {
         d["nodes"][1]["config"]["url"] = json!("{{ $nodes.start.output[0 }}");
     }));
     find(&unbalanced, "template.invalid");
+    let bad_syntax = check(with(base(), |d| {
+        jsonata(d);
+        d["nodes"][1]["config"]["url"] = json!("x{{ $nodes.start.output.id +* 2 }}");
+    }));
+    let f = find(&bad_syntax, "template.invalid");
+    assert!(f.message.contains("not valid JSONata"), "{}", f.message);
     let unknown = check(with(base(), |d| {
         jsonata(d);
         d["nodes"][1]["config"]["url"] = json!("{{ $nodes.ghost.output }}");

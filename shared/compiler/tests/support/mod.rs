@@ -719,7 +719,33 @@ pub fn lint(definition: &Value) -> Vec<String> {
     let mut problems = Vec::new();
     let mut names = BTreeSet::new();
     lint_scope(definition, "", &mut names, &mut problems);
+    if definition.get("QueryLanguage") == Some(&json!("JSONata")) {
+        check_jsonata(definition, "", &mut problems);
+    }
     problems
+}
+
+/// Every `{% %}` string of a JSONata-mode machine must parse.
+fn check_jsonata(v: &Value, at: &str, problems: &mut Vec<String>) {
+    match v {
+        Value::String(s) if s.starts_with("{%") && s.ends_with("%}") => {
+            let expr = &s[2..s.len() - 2];
+            if let Err(e) = jsonata_core::parser::parse(expr) {
+                problems.push(format!("{at}: {expr} does not parse: {e}"));
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                check_jsonata(item, &format!("{at}/{i}"), problems);
+            }
+        }
+        Value::Object(m) => {
+            for (k, item) in m {
+                check_jsonata(item, &format!("{at}/{k}"), problems);
+            }
+        }
+        _ => {}
+    }
 }
 
 fn lint_scope(scope: &Value, at: &str, names: &mut BTreeSet<String>, problems: &mut Vec<String>) {
