@@ -1,4 +1,4 @@
-//! Emission: plan blocks → ASL states (JSONPath mode).
+//! Emission: plan blocks → ASL states, in JSONPath or JSONata mode.
 
 use crate::graph::Graph;
 use crate::plan::{Block, Fact, Planner};
@@ -103,7 +103,7 @@ enum ScopeOutput<'s> {
 #[derive(Clone)]
 struct Ctx {
     known: Vec<Fact>,
-    /// Extra top-level keys of the run document in this scope (`item`, `index` in loops).
+    /// Inside a for-each body: the run document also has `item` and `index`.
     in_loop: bool,
 }
 
@@ -192,7 +192,7 @@ impl<'a, 'w> Emitter<'a, 'w> {
         }
     }
 
-    /// Ends a scope: exits become `End` (with `output_path` applied), through an end Pass when
+    /// Ends a scope: exits become `End` (producing `output`), through an end Pass when
     /// some exit is a Choice branch.
     fn finish(&mut self, states: &mut States, exits: Vec<Exit>, output: ScopeOutput<'_>) {
         // JSONPath selects with OutputPath; JSONata wraps each last state's Output expression.
