@@ -193,7 +193,7 @@ impl<'a, 'w> Emitter<'a, 'w> {
     }
 
     /// Ends a scope: exits become `End` (producing `output`), through an end Pass when
-    /// some exit is a Choice branch.
+    /// some exit is a Choice branch or a catcher.
     fn finish(&mut self, states: &mut States, exits: Vec<Exit>, output: ScopeOutput<'_>) {
         // JSONPath selects with OutputPath; JSONata wraps each last state's Output expression.
         let (output_path, suffix) = match output {
