@@ -20,10 +20,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Check a workflow file and print every problem found (exit 1 if any is an error).
+    /// Check workflow files and print every problem found (exit 1 if any is an error).
+    ///
+    /// With --format json and one file, prints {valid, errors, warnings, findings}; with several
+    /// files, an array of those, each with its "file".
     Validate {
-        /// Workflow JSON file.
-        file: PathBuf,
+        /// Workflow JSON files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
@@ -158,18 +162,60 @@ fn load(file: &Path) -> Result<Loaded> {
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Validate {
-            file,
+            files,
             format,
             registry,
         } => {
             let registry = registry.load()?;
-            let loaded = load(&file)?;
-            let findings = match &loaded.parsed {
-                Ok(wf) => cm_compiler::validate(wf, &registry),
-                Err(e) => return Ok(parse_failure(&file, e, format)),
-            };
-            print_findings(&file, &loaded.text, &findings, format);
-            Ok(exit_for(&findings))
+            let mut docs = Vec::new();
+            let mut all_valid = true;
+            for file in &files {
+                let loaded = load(file)?;
+                let doc = match &loaded.parsed {
+                    Ok(wf) => {
+                        let findings = cm_compiler::validate(wf, &registry);
+                        all_valid &= !findings.iter().any(Finding::is_error);
+                        match format {
+                            Format::Human => {
+                                print_findings(file, &loaded.text, &findings, Format::Human);
+                                continue;
+                            }
+                            Format::Json => findings_doc(&loaded.text, &findings),
+                        }
+                    }
+                    Err(e) => {
+                        all_valid = false;
+                        match format {
+                            Format::Human => {
+                                parse_failure(file, e, Format::Human);
+                                continue;
+                            }
+                            Format::Json => parse_failure_doc(e),
+                        }
+                    }
+                };
+                docs.push((file, doc));
+            }
+            match docs.as_slice() {
+                [] => {}
+                [(_, doc)] => emit!("{}", serde_json::to_string_pretty(doc)?),
+                many => {
+                    let list: Vec<serde_json::Value> = many
+                        .iter()
+                        .map(|(file, doc)| {
+                            let mut doc = doc.clone();
+                            doc["file"] = json!(file.display().to_string());
+                            doc
+                        })
+                        .collect();
+                    emit!("{}", serde_json::to_string_pretty(&list)?);
+                }
+            }
+            Ok(if all_valid {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Command::Compile {
             file,
@@ -279,33 +325,36 @@ fn run(cli: Cli) -> Result<ExitCode> {
 fn parse_failure(file: &Path, e: &cm_model::ParseError, format: Format) -> ExitCode {
     match format {
         Format::Human => eprintln!("{}: error[{}] {e}", file.display(), e.code()),
-        Format::Json => {
-            let (line, column, path) = match e {
-                cm_model::ParseError::Syntax { line, column, .. } => {
-                    (*line, *column, String::new())
-                }
-                cm_model::ParseError::Shape {
-                    path, line, column, ..
-                } => (*line, *column, path.clone()),
-                cm_model::ParseError::TooLarge { .. } => (0, 0, String::new()),
-            };
-            let doc = json!({
-                "valid": false,
-                "errors": 1,
-                "warnings": 0,
-                "findings": [{
-                    "code": e.code(),
-                    "severity": "error",
-                    "path": path,
-                    "line": line,
-                    "column": column,
-                    "message": e.to_string(),
-                }]
-            });
-            emit!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
-        }
+        Format::Json => emit!(
+            "{}",
+            serde_json::to_string_pretty(&parse_failure_doc(e)).unwrap_or_default()
+        ),
     }
     ExitCode::from(1)
+}
+
+/// A parse error in the shape of `validate --format json`.
+fn parse_failure_doc(e: &cm_model::ParseError) -> serde_json::Value {
+    let (line, column, path) = match e {
+        cm_model::ParseError::Syntax { line, column, .. } => (*line, *column, String::new()),
+        cm_model::ParseError::Shape {
+            path, line, column, ..
+        } => (*line, *column, path.clone()),
+        cm_model::ParseError::TooLarge { .. } => (0, 0, String::new()),
+    };
+    json!({
+        "valid": false,
+        "errors": 1,
+        "warnings": 0,
+        "findings": [{
+            "code": e.code(),
+            "severity": "error",
+            "path": path,
+            "line": line,
+            "column": column,
+            "message": e.to_string(),
+        }]
+    })
 }
 
 /// `file:line:column` of a JSON Pointer in the file's text (just `file` if it cannot be found).
@@ -333,33 +382,34 @@ fn print_findings(file: &Path, text: &str, findings: &[Finding], format: Format)
                 if errors == 0 { "valid" } else { "invalid" }
             );
         }
-        Format::Json => {
-            let located: Vec<serde_json::Value> = findings
-                .iter()
-                .map(|f| {
-                    let mut v = serde_json::to_value(f).unwrap_or_default();
-                    if let Some((line, column)) = cm_model::locate(text, &f.path) {
-                        v["line"] = json!(line);
-                        v["column"] = json!(column);
-                    }
-                    v
-                })
-                .collect();
-            let doc = json!({
-                "valid": errors == 0,
-                "errors": errors,
-                "warnings": warnings,
-                "findings": located,
-            });
-            emit!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
-        }
+        Format::Json => emit!(
+            "{}",
+            serde_json::to_string_pretty(&findings_doc(text, findings)).unwrap_or_default()
+        ),
     }
 }
 
-fn exit_for(findings: &[Finding]) -> ExitCode {
-    if findings.iter().any(Finding::is_error) {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    }
+/// `{valid, errors, warnings, findings}` with each finding's line and column.
+fn findings_doc(text: &str, findings: &[Finding]) -> serde_json::Value {
+    let errors = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .count();
+    let located: Vec<serde_json::Value> = findings
+        .iter()
+        .map(|f| {
+            let mut v = serde_json::to_value(f).unwrap_or_default();
+            if let Some((line, column)) = cm_model::locate(text, &f.path) {
+                v["line"] = json!(line);
+                v["column"] = json!(column);
+            }
+            v
+        })
+        .collect();
+    json!({
+        "valid": errors == 0,
+        "errors": errors,
+        "warnings": findings.len() - errors,
+        "findings": located,
+    })
 }

@@ -231,3 +231,35 @@ fn compile_warnings_are_located() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn validate_takes_several_files() {
+    let (_d, bad) = write_tmp("bad.json", r#"{"id":"wf","name":"n","nodes":[]}"#);
+    let out = run(&[
+        "validate",
+        "examples/lead-intake.json",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "one invalid file makes the run fail"
+    );
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("lead-intake.json: valid") && err.contains("graph.no_trigger"),
+        "{err}"
+    );
+    let out = run(&[
+        "validate",
+        "examples/lead-intake.json",
+        "examples/webhook-orders.json",
+        "--format",
+        "json",
+    ]);
+    assert!(out.status.success());
+    let docs: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(docs.as_array().map(Vec::len), Some(2));
+    assert_eq!(docs[1]["file"], "examples/webhook-orders.json");
+    assert_eq!(docs[1]["valid"], true);
+}
