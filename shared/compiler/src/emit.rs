@@ -96,7 +96,9 @@ pub(crate) struct Emitter<'a, 'w> {
 #[derive(Clone, Copy)]
 enum ScopeOutput<'s> {
     Document,
-    Nodes,
+    /// The `nodes` map; in JSONata mode only the entries of these nodes (the branch's own), so
+    /// that a Parallel's result does not hold one copy of the whole map per branch.
+    Nodes(&'s [String]),
     NodeOutput(&'s str),
 }
 
@@ -196,29 +198,39 @@ impl<'a, 'w> Emitter<'a, 'w> {
     /// some exit is a Choice branch or a catcher.
     fn finish(&mut self, states: &mut States, exits: Vec<Exit>, output: ScopeOutput<'_>) {
         // JSONPath selects with OutputPath; JSONata wraps each last state's Output expression.
-        let (output_path, suffix) = match output {
-            ScopeOutput::Document => (None, String::new()),
-            ScopeOutput::Nodes => (Some("$.nodes".to_owned()), ".nodes".to_owned()),
-            ScopeOutput::NodeOutput(id) => (
-                Some(format!("$.nodes.{id}.output")),
-                format!(".nodes.{}.output", jsonata::name_token(id)),
-            ),
+        let output_path = match output {
+            ScopeOutput::Document => None,
+            ScopeOutput::Nodes(_) => Some("$.nodes".to_owned()),
+            ScopeOutput::NodeOutput(id) => Some(format!("$.nodes.{id}.output")),
+        };
+        let select = |doc: &str| -> Option<String> {
+            match output {
+                ScopeOutput::Document => None,
+                ScopeOutput::Nodes(ids) => {
+                    let names: Vec<String> =
+                        ids.iter().map(|i| jsonata::string_literal(i)).collect();
+                    Some(format!(
+                        "($own := $sift(({doc}).nodes, function($v, $k) {{ $k in [{}] }}); $exists($own) ? $own : {{}})",
+                        names.join(", ")
+                    ))
+                }
+                ScopeOutput::NodeOutput(id) => {
+                    Some(format!("({doc}).nodes.{}.output", jsonata::name_token(id)))
+                }
+            }
         };
         let all_next = exits.iter().all(|e| matches!(e.slot, Slot::Next));
         let jsonata = self.jsonata;
         let apply = |state: &mut Map<String, Value>| {
             if jsonata {
-                if !suffix.is_empty() {
-                    let current = state
-                        .get("Output")
-                        .and_then(Value::as_str)
-                        .and_then(|o| o.strip_prefix("{% ").and_then(|o| o.strip_suffix(" %}")))
-                        .map(str::to_owned)
-                        .unwrap_or_else(|| "$states.input".to_owned());
-                    state.insert(
-                        "Output".into(),
-                        jsonata::wrap(&format!("({current}){suffix}")),
-                    );
+                let current = state
+                    .get("Output")
+                    .and_then(Value::as_str)
+                    .and_then(|o| o.strip_prefix("{% ").and_then(|o| o.strip_suffix(" %}")))
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| "$states.input".to_owned());
+                if let Some(selected) = select(&current) {
+                    state.insert("Output".into(), jsonata::wrap(&selected));
                 }
             } else if let Some(p) = &output_path {
                 state.insert("OutputPath".into(), json!(p));
@@ -325,7 +337,8 @@ impl<'a, 'w> Emitter<'a, 'w> {
         for b in branches {
             let mut sub = States::new();
             let frag = self.block(b, &mut sub, ctx);
-            self.finish(&mut sub, frag.exits, ScopeOutput::Nodes);
+            let own = b.node_ids(self.g);
+            self.finish(&mut sub, frag.exits, ScopeOutput::Nodes(&own));
             asl_branches.push(obj([
                 ("StartAt", json!(frag.entry)),
                 ("States", Value::Object(sub)),

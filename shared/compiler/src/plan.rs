@@ -47,6 +47,23 @@ pub(crate) enum Block {
     },
 }
 
+impl Block {
+    /// Ids of the nodes this block runs (loop bodies stay inside their for-each).
+    pub fn node_ids(&self, g: &Graph<'_>) -> Vec<String> {
+        let mut out = Vec::new();
+        self.collect(g, &mut out);
+        out
+    }
+
+    fn collect(&self, g: &Graph<'_>, out: &mut Vec<String>) {
+        match self {
+            Block::Node(v) => out.push(g.id(*v).to_owned()),
+            Block::Seq(items) | Block::Par(items) => items.iter().for_each(|b| b.collect(g, out)),
+            Block::Dispatch { arms, .. } => arms.iter().for_each(|(_, b)| b.collect(g, out)),
+        }
+    }
+}
+
 pub(crate) struct Planner<'g, 'w> {
     pub g: &'g Graph<'w>,
     pub topo_pos: Vec<usize>,

@@ -877,3 +877,35 @@ fn the_jsonata_example_routes_business_signups_to_sales() {
     let started: Vec<&str> = run.started.iter().map(|s| s.node.as_str()).collect();
     assert_eq!(started, ["signup", "person", "business", "onboarding"]);
 }
+
+#[test]
+fn jsonata_parallel_branches_return_only_their_own_entries() {
+    let c = ok(jsonata_doc(
+        vec![
+            json!({"id": "start", "type": "trigger.manual"}),
+            json!({"id": "a", "type": "action.http", "config": {"url": "x"}}),
+            json!({"id": "b", "type": "action.http", "config": {"url": "x"}}),
+            json!({"id": "j", "type": "transform.merge", "config": {"sources": ["{{ $nodes.a.output }}", "{{ $nodes.b.output }}"]}}),
+        ],
+        vec![
+            ("start", "out", "a"),
+            ("start", "out", "b"),
+            ("a", "out", "j"),
+            ("b", "out", "j"),
+        ],
+    ));
+    let branch_end = &state(&c, "parallel.1")["Branches"][0]["States"]["a"]["Output"];
+    assert!(
+        branch_end.as_str().unwrap().contains("$sift"),
+        "{branch_end}"
+    );
+    let run = Interp::run(&c, &Oracle::default(), json!({}))
+        .map_err(|f| f.cause)
+        .unwrap();
+    assert_eq!(run.output["nodes"]["j"]["output"], json!({"from": "b"}));
+    assert_eq!(run.output["nodes"]["a"]["port"], "out");
+    assert_eq!(
+        run.output["nodes"]["start"]["port"], "out",
+        "entries from before the Parallel survive"
+    );
+}
