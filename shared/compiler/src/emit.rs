@@ -495,7 +495,7 @@ impl<'a, 'w> Emitter<'a, 'w> {
         let mut rule = self.activation_rule(v);
         rule["Next"] = json!(body.entry);
         states[&guard] = json!({"Type": "Choice", "Choices": [rule], "Default": skip});
-        let marker = self.set_fields(id, Entry::Static(json!({"output": null, "skipped": true})));
+        let marker = self.set_static(id, json!({"output": null, "skipped": true}));
         states.insert(skip.clone(), pass(marker));
         let mut exits = body.exits;
         exits.push(Exit {
@@ -548,23 +548,15 @@ impl<'a, 'w> Emitter<'a, 'w> {
         }
     }
 
-    /// Fields that set `$.nodes.<id>` to `entry` (JSONPath: a static value or Parameters with
-    /// templates; JSONata: an expression), for a Pass-like state.
-    fn set_fields(&self, id: &str, entry: Entry) -> Vec<(&'static str, Value)> {
+    /// Fields that set `$.nodes.<id>` to a constant, for a Pass-like state.
+    fn set_static(&self, id: &str, value: Value) -> Vec<(&'static str, Value)> {
         if self.jsonata {
-            let expr = match entry {
-                Entry::Static(v) => v.to_string(),
-                Entry::Jsonata(e) => e,
-                Entry::Params(_) => unreachable!("JSONata entries are expressions"),
-            };
-            vec![("Output", jsonata::wrap(&jsonata::set_entry(id, &expr)))]
+            set_expr(id, &value.to_string())
         } else {
-            let key = match entry {
-                Entry::Static(v) => ("Result", v),
-                Entry::Params(v) => ("Parameters", v),
-                Entry::Jsonata(_) => unreachable!("JSONPath entries are values"),
-            };
-            vec![key, ("ResultPath", json!(format!("$.nodes.{id}")))]
+            vec![
+                ("Result", value),
+                ("ResultPath", json!(format!("$.nodes.{id}"))),
+            ]
         }
     }
 
@@ -661,19 +653,22 @@ impl<'a, 'w> Emitter<'a, 'w> {
                 "transform.set",
             ) => {
                 let fields = node.config.get("fields").cloned().unwrap_or(json!({}));
-                let entry = if self.jsonata {
-                    Entry::Jsonata(jsonata::with_bindings(&format!(
-                        "{{\"output\": {}, \"port\": \"out\"}}",
-                        jsonata::value_expr(&fields)
-                    )))
+                let fields = if self.jsonata {
+                    set_expr(
+                        id,
+                        &jsonata::with_bindings(&format!(
+                            "{{\"output\": {}, \"port\": \"out\"}}",
+                            jsonata::value_expr(&fields)
+                        )),
+                    )
                 } else {
                     let mut params = Map::new();
                     insert_lowered(&mut params, "output", &fields);
                     params.insert("port".into(), json!("out"));
-                    Entry::Params(Value::Object(params))
+                    set_params(id, Value::Object(params))
                 };
                 let name = self.name(id, Some(v), StateRole::Node);
-                let state = pass(self.set_fields(id, entry));
+                let state = pass(fields);
                 states.insert(name.clone(), state);
                 next_frag(name, Cost::events(2))
             }
@@ -706,16 +701,16 @@ impl<'a, 'w> Emitter<'a, 'w> {
             ) => self.runner_task(v, states, ctx, None),
             (Execution::Service { integration }, _) => self.service(v, integration, states, ctx),
             (Execution::NodeRunner { callback }, "transform.merge") if !callback => {
-                let entry = if self.jsonata {
-                    jsonata_merge(&node.config).map(Entry::Jsonata)
+                let fields = if self.jsonata {
+                    jsonata_merge(&node.config).map(|expr| set_expr(id, &expr))
                 } else {
                     native_merge(&node.config)
-                        .map(|expr| Entry::Params(json!({"output.$": expr, "port": "out"})))
+                        .map(|expr| set_params(id, json!({"output.$": expr, "port": "out"})))
                 };
-                match entry {
-                    Some(entry) => {
+                match fields {
+                    Some(fields) => {
                         let name = self.name(id, Some(v), StateRole::Node);
-                        let state = pass(self.set_fields(id, entry));
+                        let state = pass(fields);
                         states.insert(name.clone(), state);
                         next_frag(name, Cost::events(2))
                     }
@@ -756,7 +751,7 @@ impl<'a, 'w> Emitter<'a, 'w> {
                 continue;
             }
             let ps = self.name(&format!("{id}.{port}"), Some(v), StateRole::Port);
-            let state = pass(self.set_fields(id, Entry::Static(json!({"port": port}))));
+            let state = pass(self.set_static(id, json!({"port": port})));
             states.insert(ps.clone(), state);
             port_states.insert(port.clone(), ps);
         }
@@ -841,7 +836,7 @@ impl<'a, 'w> Emitter<'a, 'w> {
                     seconds = Some(0.0);
                 }
             }
-            for (k, val) in self.set_fields(id, Entry::Static(json!({"port": "out"}))) {
+            for (k, val) in self.set_static(id, json!({"port": "out"})) {
                 state.insert(k.into(), val);
             }
             states.insert(name.clone(), Value::Object(state));
@@ -1595,14 +1590,17 @@ fn next_frag(name: String, cost: Cost) -> Frag {
     }
 }
 
-/// What a Pass-like state writes to `$.nodes.<id>`.
-enum Entry {
-    /// A constant (both modes).
-    Static(Value),
-    /// JSONPath Parameters (with `.$` keys).
-    Params(Value),
-    /// A JSONata expression.
-    Jsonata(String),
+/// JSONPath: fields that set `$.nodes.<id>` to Parameters (with `.$` keys).
+fn set_params(id: &str, params: Value) -> Vec<(&'static str, Value)> {
+    vec![
+        ("Parameters", params),
+        ("ResultPath", json!(format!("$.nodes.{id}"))),
+    ]
+}
+
+/// JSONata: fields that set `$.nodes.<id>` to the value of `expr`.
+fn set_expr(id: &str, expr: &str) -> Vec<(&'static str, Value)> {
+    vec![("Output", jsonata::wrap(&jsonata::set_entry(id, expr)))]
 }
 
 /// A Pass state built from fields.
