@@ -62,8 +62,11 @@ enum Command {
         #[arg(long)]
         search: Option<String>,
         /// Print full descriptors (with config schemas) as JSON.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "markdown")]
         json: bool,
+        /// Print the Markdown reference of every type (docs/node-types.md).
+        #[arg(long)]
+        markdown: bool,
         #[command(flatten)]
         registry: RegistryArgs,
     },
@@ -288,9 +291,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             category,
             search,
             json,
+            markdown,
             registry,
         } => {
             let registry = registry.load()?;
+            if markdown {
+                emit!("{}", cm_registry::docs::markdown(&registry).trim_end());
+                return Ok(ExitCode::SUCCESS);
+            }
             let list = registry.list(&ListFilter { category, search });
             if json {
                 emit!("{}", serde_json::to_string_pretty(&list)?);

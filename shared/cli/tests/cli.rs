@@ -263,3 +263,11 @@ fn validate_takes_several_files() {
     assert_eq!(docs[1]["file"], "examples/webhook-orders.json");
     assert_eq!(docs[1]["valid"], true);
 }
+
+#[test]
+fn node_types_markdown_is_the_shipped_reference() {
+    let out = run(&["node-types", "--markdown"]);
+    assert!(out.status.success());
+    let shipped = std::fs::read_to_string(repo().join("docs/node-types.md")).unwrap();
+    assert_eq!(text(&out.stdout), shipped);
+}

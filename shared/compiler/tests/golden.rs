@@ -179,3 +179,19 @@ fn fuzz_regressions_stay_fixed() {
         }
     }
 }
+
+#[test]
+fn node_type_reference_is_current() {
+    let text = cm_registry::docs::markdown(&Registry::builtin())
+        .trim_end()
+        .to_owned()
+        + "\n";
+    let path = repo().join("docs/node-types.md");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, &text).unwrap();
+    }
+    assert!(
+        std::fs::read_to_string(&path).ok().as_deref() == Some(text.as_str()),
+        "docs/node-types.md is stale; run UPDATE_GOLDEN=1 cargo test -p cm-compiler --test golden"
+    );
+}

@@ -11,6 +11,7 @@
 
 pub mod builtin;
 mod descriptor;
+pub mod docs;
 pub mod watch;
 
 pub use descriptor::{
