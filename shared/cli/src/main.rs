@@ -72,6 +72,38 @@ enum Command {
     },
     /// Print the JSON Schema (draft 2020-12) of the workflow file format.
     Schema,
+    /// Work with Amazon States Language definitions directly.
+    #[command(subcommand)]
+    Asl(AslCommand),
+}
+
+#[derive(Subcommand)]
+enum AslCommand {
+    /// Run an ASL definition with the reference executor and print
+    /// {"status": "SUCCEEDED", "output": ...} or {"status": "FAILED", "error": ..., "cause": ...}.
+    ///
+    /// The reference executor runs Pass, Choice, Succeed, Fail, Wait (without sleeping),
+    /// Parallel and inline Map; Task states fail (the engine that runs them is in progress).
+    Run {
+        /// File with the state machine definition (JSON).
+        #[arg(long)]
+        definition: PathBuf,
+        /// File with the execution input (JSON); `{}` when omitted.
+        #[arg(long)]
+        input: Option<PathBuf>,
+        /// Workflow type, which decides the context object's fields.
+        #[arg(long = "type", value_enum, default_value_t = MachineType::Standard)]
+        machine_type: MachineType,
+    },
+}
+
+#[derive(Copy, Clone, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "UPPERCASE")]
+enum MachineType {
+    /// Standard workflow.
+    Standard,
+    /// Express workflow.
+    Express,
 }
 
 #[derive(Copy, Clone, PartialEq, Eq, ValueEnum)]
@@ -318,6 +350,34 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     eprintln!("no node types match");
                 }
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Asl(AslCommand::Run {
+            definition,
+            input,
+            machine_type,
+        }) => {
+            let read = |p: &Path| -> Result<serde_json::Value> {
+                let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+                serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", p.display()))
+            };
+            let definition = read(&definition)?;
+            let input = match input {
+                Some(p) => read(&p)?,
+                None => json!({}),
+            };
+            let opts = cm_asl::exec::RunOptions {
+                execution_type: match machine_type {
+                    MachineType::Standard => cm_asl::exec::ExecutionType::Standard,
+                    MachineType::Express => cm_asl::exec::ExecutionType::Express,
+                },
+                ..Default::default()
+            };
+            let outcome = cm_asl::exec::run(&definition, input, &opts);
+            emit!(
+                "{}",
+                serde_json::to_string(&cm_asl::exec::outcome_json(&outcome))?
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Schema => {

@@ -271,3 +271,46 @@ fn node_types_markdown_is_the_shipped_reference() {
     let shipped = std::fs::read_to_string(repo().join("docs/node-types.md")).unwrap();
     assert_eq!(text(&out.stdout), shipped);
 }
+
+#[test]
+fn asl_run_executes_a_definition() {
+    let (dir, def) = write_tmp(
+        "sm.json",
+        r#"{"StartAt": "Check", "States": {
+            "Check": {"Type": "Choice", "Choices": [{"Variable": "$.n", "NumericGreaterThan": 1, "Next": "Big"}], "Default": "Small"},
+            "Big": {"Type": "Pass", "Result": "big", "ResultPath": "$.size", "End": true},
+            "Small": {"Type": "Fail", "Error": "TooSmall", "Cause": "n <= 1"}}}"#,
+    );
+    let input = dir.path().join("in.json");
+    std::fs::write(&input, r#"{"n": 5}"#).unwrap();
+    let out = run(&[
+        "asl",
+        "run",
+        "--definition",
+        def.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        doc,
+        serde_json::json!({"status": "SUCCEEDED", "output": {"n": 5, "size": "big"}})
+    );
+    std::fs::write(&input, r#"{"n": 0}"#).unwrap();
+    let out = run(&[
+        "asl",
+        "run",
+        "--definition",
+        def.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--type",
+        "EXPRESS",
+    ]);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        doc,
+        serde_json::json!({"status": "FAILED", "error": "TooSmall", "cause": "n <= 1"})
+    );
+}

@@ -1,0 +1,587 @@
+//! A synchronous reference executor for JSONPath-mode state machines.
+//!
+//! It runs Pass, Choice, Succeed, Fail, Wait (without sleeping), Parallel and inline Map,
+//! with Retry (without sleeping) and Catch, numbering history events the way Step Functions
+//! does so that error causes match AWS's. It is the yardstick the conformance cases measure
+//! (`tests/asl-conformance/`); Task resources, durability, timers and history storage belong to
+//! the engine built on top (issue 3), which reuses [`crate::payload`], [`crate::choice`] and
+//! [`crate::intrinsics`].
+
+use crate::payload::{self, compact};
+use crate::{AslError, choice, path};
+use serde_json::{Map, Value, json};
+
+/// Standard or Express (the context object differs: `RedriveCount` exists only for Standard).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecutionType {
+    /// Standard workflow.
+    Standard,
+    /// Express workflow.
+    Express,
+}
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Workflow type.
+    pub execution_type: ExecutionType,
+    /// Execution name (part of `$$.Execution.Id`).
+    pub execution_name: String,
+    /// State machine name (part of `$$.StateMachine.Id`).
+    pub state_machine_name: String,
+    /// Upper bound on state transitions, so that a looping machine cannot run forever.
+    pub max_transitions: u64,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            execution_type: ExecutionType::Standard,
+            execution_name: "execution".into(),
+            state_machine_name: "state-machine".into(),
+            max_transitions: 100_000,
+        }
+    }
+}
+
+/// How an execution ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Reached a terminal state.
+    Succeeded(Value),
+    /// Failed; AWS records no `error`/`cause` field when a Fail state sets none.
+    Failed {
+        /// Error name.
+        error: Option<String>,
+        /// Cause text.
+        cause: Option<String>,
+    },
+}
+
+/// A failure travelling up through Parallel/Map and Catch.
+#[derive(Debug, Clone)]
+struct Failure {
+    error: Option<String>,
+    cause: Option<String>,
+}
+
+impl From<AslError> for Failure {
+    fn from(e: AslError) -> Self {
+        Failure {
+            error: Some(e.error),
+            cause: Some(e.cause),
+        }
+    }
+}
+
+const TIME: &str = "2026-01-01T00:00:00.000Z";
+
+/// Step Functions' limit on a state's input or output (256 KiB).
+const MAX_PAYLOAD_BYTES: usize = 262_144;
+
+/// Runs a definition to completion.
+pub fn run(definition: &Value, input: Value, opts: &RunOptions) -> Outcome {
+    let arn_prefix = "arn:aws:states:us-east-1:000000000000";
+    // Express executions have their own ARN form (with a per-run suffix).
+    let id = match opts.execution_type {
+        ExecutionType::Standard => format!(
+            "{arn_prefix}:execution:{}:{}",
+            opts.state_machine_name, opts.execution_name
+        ),
+        ExecutionType::Express => format!(
+            "{arn_prefix}:express:{}:{}:00000000-0000-0000-0000-000000000000",
+            opts.state_machine_name, opts.execution_name
+        ),
+    };
+    let mut execution = json!({
+        "Id": id,
+        "Input": input,
+        "StartTime": TIME,
+        "Name": opts.execution_name,
+        "RoleArn": "arn:aws:iam::000000000000:role/concertmaster-local",
+    });
+    if opts.execution_type == ExecutionType::Standard {
+        execution["RedriveCount"] = json!(0);
+    }
+    let mut exec = Exec {
+        opts,
+        context: json!({
+            "Execution": execution,
+            "StateMachine": {
+                "Id": format!("{arn_prefix}:stateMachine:{}", opts.state_machine_name),
+                "Name": opts.state_machine_name,
+            },
+        }),
+        // ExecutionStarted is event #1.
+        events: 1,
+        transitions: 0,
+    };
+    match exec.machine(definition, input_of(&exec.context), None) {
+        Ok(output) => Outcome::Succeeded(output),
+        Err(f) => Outcome::Failed {
+            error: f.error,
+            cause: f.cause,
+        },
+    }
+}
+
+fn input_of(context: &Value) -> Value {
+    context["Execution"]["Input"].clone()
+}
+
+struct Exec<'a> {
+    opts: &'a RunOptions,
+    context: Value,
+    events: u64,
+    transitions: u64,
+}
+
+impl Exec<'_> {
+    fn machine(
+        &mut self,
+        machine: &Value,
+        mut data: Value,
+        map_item: Option<&Value>,
+    ) -> Result<Value, Failure> {
+        let states = machine
+            .get("States")
+            .and_then(Value::as_object)
+            .ok_or_else(|| AslError::runtime("the definition has no States"))?;
+        let mut current = machine
+            .get("StartAt")
+            .and_then(Value::as_str)
+            .ok_or_else(|| AslError::runtime("the definition has no StartAt"))?
+            .to_owned();
+        loop {
+            self.transitions += 1;
+            if self.transitions > self.opts.max_transitions {
+                return Err(AslError::runtime(format!(
+                    "the execution exceeded {} state transitions",
+                    self.opts.max_transitions
+                ))
+                .into());
+            }
+            let state = states
+                .get(&current)
+                .ok_or_else(|| AslError::runtime(format!("no state named '{current}'")))?;
+            self.events += 1;
+            let entered = self.events;
+            let mut context = self.context.clone();
+            context["State"] = json!({"Name": current, "EnteredTime": TIME});
+            if let Some(item) = map_item {
+                context["Map"] = json!({"Item": item});
+            }
+            let located = |e: AslError| -> Failure {
+                AslError::new(
+                    e.error,
+                    format!(
+                        "An error occurred while executing the state '{current}' (entered at the event id #{entered}). {}",
+                        e.cause
+                    ),
+                )
+                .into()
+            };
+            let (next, output) = self.state(state, data, &context, &located)?;
+            if payload::compact(&output).len() > MAX_PAYLOAD_BYTES {
+                return Err(AslError::new(
+                    "States.DataLimitExceeded",
+                    format!(
+                        "The state/task '{current}' returned a result with a size exceeding the maximum number of bytes service limit."
+                    ),
+                )
+                .into());
+            }
+            self.events += 1;
+            match next {
+                Some(n) => {
+                    current = n;
+                    data = output;
+                }
+                None => return Ok(output),
+            }
+        }
+    }
+
+    /// Runs one state: (next state, output) or a failure.
+    fn state(
+        &mut self,
+        s: &Value,
+        input: Value,
+        context: &Value,
+        located: &dyn Fn(AslError) -> Failure,
+    ) -> Result<(Option<String>, Value), Failure> {
+        let ty = s.get("Type").and_then(Value::as_str).unwrap_or_default();
+        let next = s.get("Next").and_then(Value::as_str).map(str::to_owned);
+        match ty {
+            "Pass" => {
+                let effective =
+                    payload::effective_input(s, &input, context, "Parameters").map_err(located)?;
+                let result = s.get("Result").cloned().unwrap_or(effective);
+                let output = payload::output(s, input, result, context).map_err(located)?;
+                Ok((next, output))
+            }
+            "Succeed" => {
+                let effective =
+                    payload::select_path(s.get("InputPath"), &input, context).map_err(located)?;
+                let output = payload::select_path(s.get("OutputPath"), &effective, context)
+                    .map_err(located)?;
+                Ok((None, output))
+            }
+            "Fail" => {
+                let field = |name: &str, path_field: &str| -> Result<Option<String>, Failure> {
+                    if let Some(v) = s.get(name).and_then(Value::as_str) {
+                        return Ok(Some(v.to_owned()));
+                    }
+                    match s.get(path_field).and_then(Value::as_str) {
+                        Some(p) if p.starts_with("States.") => {
+                            let v = payload::template(&json!({ "v.$": p }), &input, context)
+                                .map_err(located)?;
+                            Ok(v["v"]
+                                .as_str()
+                                .map(str::to_owned)
+                                .or_else(|| Some(compact(&v["v"]))))
+                        }
+                        Some(p) => match path::select(p, &input, context).map_err(located)? {
+                            Some(Value::String(v)) => Ok(Some(v)),
+                            Some(other) => Ok(Some(compact(&other))),
+                            None => Err(located(AslError::runtime(format!(
+                                "The JSONPath '{p}' specified for the field '{path_field}' could not be found in the input '{}'",
+                                compact(&input)
+                            )))),
+                        },
+                        None => Ok(None),
+                    }
+                };
+                Err(Failure {
+                    error: field("Error", "ErrorPath")?,
+                    cause: field("Cause", "CausePath")?,
+                })
+            }
+            "Choice" => {
+                let effective =
+                    payload::select_path(s.get("InputPath"), &input, context).map_err(located)?;
+                for rule in s
+                    .get("Choices")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    if choice::evaluate(rule, &effective, context).map_err(located)? {
+                        let target = rule.get("Next").and_then(Value::as_str).map(str::to_owned);
+                        let output = payload::select_path(s.get("OutputPath"), &effective, context)
+                            .map_err(located)?;
+                        return Ok((target, output));
+                    }
+                }
+                match s.get("Default").and_then(Value::as_str) {
+                    Some(d) => {
+                        let output = payload::select_path(s.get("OutputPath"), &effective, context)
+                            .map_err(located)?;
+                        Ok((Some(d.to_owned()), output))
+                    }
+                    None => Err(AslError::new("States.NoChoiceMatched", "No Matches!").into()),
+                }
+            }
+            "Wait" => {
+                let effective =
+                    payload::select_path(s.get("InputPath"), &input, context).map_err(located)?;
+                self.check_wait(s, &effective, context).map_err(located)?;
+                let output = payload::select_path(s.get("OutputPath"), &effective, context)
+                    .map_err(located)?;
+                Ok((next, output))
+            }
+            "Parallel" => {
+                let result = self.with_retry(s, &input, context, located, |me, effective| {
+                    let mut results = Vec::new();
+                    me.events += 1; // ParallelStateStarted
+                    for branch in s
+                        .get("Branches")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                    {
+                        results.push(me.machine(branch, effective.clone(), None)?);
+                    }
+                    me.events += 1; // ParallelStateSucceeded
+                    Ok(Value::Array(results))
+                });
+                self.finish_task_like(s, input, context, located, result, next)
+            }
+            "Map" => {
+                let result = self.with_retry(s, &input, context, located, |me, effective| {
+                    me.map(s, effective, context, located)
+                });
+                self.finish_task_like(s, input, context, located, result, next)
+            }
+            "Task" => {
+                let resource = s
+                    .get("Resource")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
+                let result: Result<Value, Failure> = Err(AslError::new(
+                    "States.Runtime",
+                    format!("the reference executor has no resource '{resource}'"),
+                )
+                .into());
+                self.finish_task_like(s, input, context, located, result, next)
+            }
+            other => Err(located(AslError::runtime(format!(
+                "unsupported state type '{other}'"
+            )))),
+        }
+    }
+
+    /// Output of a Task/Parallel/Map from its result, or its Catch handling.
+    fn finish_task_like(
+        &mut self,
+        s: &Value,
+        input: Value,
+        context: &Value,
+        located: &dyn Fn(AslError) -> Failure,
+        result: Result<Value, Failure>,
+        next: Option<String>,
+    ) -> Result<(Option<String>, Value), Failure> {
+        match result {
+            Ok(result) => {
+                let output = payload::output(s, input, result, context).map_err(located)?;
+                Ok((next, output))
+            }
+            Err(f) => {
+                let name = f.error.clone().unwrap_or_default();
+                for catcher in s
+                    .get("Catch")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    if error_matches(catcher, &name) {
+                        let error_output = json!({"Error": f.error, "Cause": f.cause});
+                        let output = payload::apply_result_path(
+                            catcher.get("ResultPath"),
+                            input,
+                            error_output,
+                        )
+                        .map_err(located)?;
+                        let target = catcher
+                            .get("Next")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned);
+                        return Ok((target, output));
+                    }
+                }
+                Err(f)
+            }
+        }
+    }
+
+    /// Runs `work` on the effective input, retrying as the state's Retry says (without
+    /// sleeping: the reference executor has no clock).
+    fn with_retry(
+        &mut self,
+        s: &Value,
+        input: &Value,
+        context: &Value,
+        located: &dyn Fn(AslError) -> Failure,
+        work: impl Fn(&mut Self, Value) -> Result<Value, Failure>,
+    ) -> Result<Value, Failure> {
+        // A Map's Parameters select each item's input (legacy ItemSelector), not the state's.
+        let effective = if s.get("Type").and_then(Value::as_str) == Some("Map") {
+            payload::select_path(s.get("InputPath"), input, context).map_err(located)?
+        } else {
+            payload::effective_input(s, input, context, "Parameters").map_err(located)?
+        };
+        let retriers: Vec<Value> = s
+            .get("Retry")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let mut counts = vec![0u64; retriers.len()];
+        loop {
+            match work(self, effective.clone()) {
+                Ok(v) => return Ok(v),
+                Err(f) => {
+                    let name = f.error.clone().unwrap_or_default();
+                    let Some(k) = retriers.iter().position(|r| error_matches(r, &name)) else {
+                        return Err(f);
+                    };
+                    let max = retriers[k]
+                        .get("MaxAttempts")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(3);
+                    if counts[k] >= max {
+                        return Err(f);
+                    }
+                    counts[k] += 1;
+                }
+            }
+        }
+    }
+
+    fn map(
+        &mut self,
+        s: &Value,
+        effective: Value,
+        context: &Value,
+        located: &dyn Fn(AslError) -> Failure,
+    ) -> Result<Value, Failure> {
+        let items = match s.get("ItemsPath") {
+            Some(Value::String(p)) => path::select(p, &effective, context)
+                .map_err(located)?
+                .ok_or_else(|| {
+                    located(AslError::runtime(format!(
+                        "Invalid path '{p}' : No results for path: {}",
+                        path::normalised(p)
+                    )))
+                })?,
+            _ => effective.clone(),
+        };
+        self.check_map_limits(s, &effective, context)
+            .map_err(located)?;
+        let Value::Array(items) = items else {
+            return Err(located(AslError::runtime(format!(
+                "Map state input must be an array, got {}",
+                compact(&items)
+            ))));
+        };
+        let processor = s
+            .get("ItemProcessor")
+            .or_else(|| s.get("Iterator"))
+            .ok_or_else(|| located(AslError::runtime("Map state without ItemProcessor")))?;
+        let selector = s.get("ItemSelector").or_else(|| s.get("Parameters"));
+        self.events += 1; // MapStateStarted
+        let mut results = Vec::with_capacity(items.len());
+        for (index, value) in items.into_iter().enumerate() {
+            let item = json!({"Index": index, "Value": value});
+            let mut item_context = context.clone();
+            item_context["Map"] = json!({"Item": item});
+            let iteration_input = match selector {
+                Some(tpl) => payload::template(tpl, &effective, &item_context).map_err(located)?,
+                None => value,
+            };
+            self.events += 1; // MapIterationStarted
+            results.push(self.machine(processor, iteration_input, Some(&item))?);
+            self.events += 1; // MapIterationSucceeded
+        }
+        self.events += 1; // MapStateSucceeded
+        Ok(Value::Array(results))
+    }
+
+    /// The `*Path` variants of MaxConcurrency / ToleratedFailureCount / ToleratedFailurePercentage
+    /// must resolve to valid numbers, reported in AWS's words.
+    fn check_map_limits(&self, s: &Value, data: &Value, context: &Value) -> Result<(), AslError> {
+        let resolve = |field: &str, integer: bool| -> Result<Option<f64>, AslError> {
+            let literal = s.get(field).and_then(Value::as_f64);
+            let Some(p) = s.get(format!("{field}Path")).and_then(Value::as_str) else {
+                return Ok(literal);
+            };
+            let v = path::select(p, data, context)?.ok_or_else(|| {
+                AslError::runtime(format!(
+                    "Invalid path '{p}' : No results for path: {}",
+                    path::normalised(p)
+                ))
+            })?;
+            let number = if integer {
+                v.as_i64().map(|n| n as f64)
+            } else {
+                v.as_f64()
+            };
+            number.map(Some).ok_or_else(|| {
+                AslError::runtime(format!(
+                    "The {field}Path field refers to value \"{}\" which is not a valid {}: {p}",
+                    number_text(&v),
+                    if integer { "integer" } else { "number" }
+                ))
+            })
+        };
+        resolve("MaxConcurrency", true)?;
+        if resolve("ToleratedFailureCount", true)?.is_some_and(|n| n < 0.0) {
+            return Err(AslError::runtime(
+                "ToleratedFailureCount cannot be negative.",
+            ));
+        }
+        if resolve("ToleratedFailurePercentage", false)?
+            .is_some_and(|n| !(0.0..=100.0).contains(&n))
+        {
+            return Err(AslError::runtime(
+                "ToleratedFailurePercentage must be between 0 and 100.",
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_wait(&self, s: &Value, data: &Value, context: &Value) -> Result<(), AslError> {
+        if let Some(p) = s.get("SecondsPath").and_then(Value::as_str) {
+            let v = path::select(p, data, context)?.ok_or_else(|| {
+                AslError::runtime(format!(
+                    "Invalid path '{p}' : No results for path: {}",
+                    path::normalised(p)
+                ))
+            })?;
+            if v.as_i64().is_some_and(|n| n < 0) {
+                return Err(AslError::runtime(format!(
+                    "The SecondsPath parameter references a negative value: {p} == {}",
+                    number_text(&v)
+                )));
+            }
+            let ok = v.as_i64().is_some() || v.as_u64().is_some();
+            if !ok {
+                return Err(AslError::runtime(format!(
+                    "The SecondsPath parameter cannot be parsed as a long value: {p} == {}",
+                    number_text(&v)
+                )));
+            }
+        }
+        if let Some(p) = s.get("TimestampPath").and_then(Value::as_str) {
+            let v = path::select(p, data, context)?.ok_or_else(|| {
+                AslError::runtime(format!(
+                    "Invalid path '{p}' : No results for path: {}",
+                    path::normalised(p)
+                ))
+            })?;
+            if v.as_str().and_then(choice::timestamp).is_none() {
+                return Err(AslError::runtime(format!(
+                    "The TimestampPath parameter does not reference a valid ISO-8601 extended offset date-time format string: {p} == {}",
+                    number_text(&v)
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn number_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => compact(other),
+    }
+}
+
+fn error_matches(rule: &Value, name: &str) -> bool {
+    rule.get("ErrorEquals")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .any(|e| {
+            e == name
+                || e == "States.ALL"
+                || (e == "States.TaskFailed"
+                    && name != "States.Timeout"
+                    && !name.starts_with("States."))
+        })
+}
+
+/// The `{"status": ...}` document the conformance runner expects.
+pub fn outcome_json(outcome: &Outcome) -> Value {
+    match outcome {
+        Outcome::Succeeded(output) => json!({"status": "SUCCEEDED", "output": output}),
+        Outcome::Failed { error, cause } => {
+            let mut m = Map::new();
+            m.insert("status".into(), json!("FAILED"));
+            m.insert("error".into(), json!(error));
+            m.insert("cause".into(), json!(cause));
+            Value::Object(m)
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! Amazon States Language evaluation for the embedded engine.
+//!
+//! This crate holds the pure parts of ASL semantics, shared by every way of running a state
+//! machine: JSONPath selection ([`path`]), payload templates and the input/output pipeline
+//! ([`payload`]), intrinsic functions ([`intrinsics`]), Choice rules ([`choice`]) and error
+//! names ([`AslError`]). [`exec`] is a synchronous reference executor over them, measured
+//! against the cases recorded on AWS (`tests/asl-conformance/`); the durable engine
+//! (issue 3) drives the same functions.
+
+pub mod choice;
+mod error;
+pub mod exec;
+pub mod intrinsics;
+pub mod path;
+pub mod payload;
+
+pub use error::AslError;

@@ -1,0 +1,282 @@
+//! JSONPath as ASL uses it: `$...` selects from the state's data, `$$...` from the context
+//! object. Definite paths (names and indices only) select one value; indefinite ones
+//! (wildcards, slices, filters, `..`) select the array of matches, as Step Functions does.
+
+use crate::AslError;
+use serde_json::{Map, Value};
+use serde_json_path::JsonPath;
+
+/// Whether a path selects at most one value.
+pub fn is_definite(path: &str) -> bool {
+    !(path.contains('*')
+        || path.contains("..")
+        || path.contains('?')
+        || path.contains(':')
+        || path.contains(','))
+}
+
+/// Selects `path` from `data` (or from `context` for `$$` paths). `Ok(None)`: nothing matched a
+/// definite path.
+pub fn select(path: &str, data: &Value, context: &Value) -> Result<Option<Value>, AslError> {
+    let (root, path) = match path.strip_prefix("$$") {
+        Some(rest) => (context, format!("${rest}")),
+        None => (data, path.to_owned()),
+    };
+    let parsed = JsonPath::parse(&bracket_names(&path))
+        .map_err(|e| AslError::runtime(format!("Invalid path '{path}': {e}")))?;
+    let nodes = parsed.query(root);
+    if is_definite(&path) {
+        Ok(nodes.exactly_one().ok().cloned())
+    } else {
+        Ok(Some(Value::Array(
+            nodes.all().into_iter().cloned().collect(),
+        )))
+    }
+}
+
+/// Rewrites dotted names that RFC 9535 does not allow in shorthand (Step Functions' Jayway
+/// JSONPath does, e.g. `$.delivery-partner`) into bracket notation.
+fn bracket_names(path: &str) -> String {
+    let mut out = String::with_capacity(path.len() + 8);
+    let mut chars = path.chars().peekable();
+    let mut depth = 0usize;
+    while let Some(c) = chars.next() {
+        match c {
+            '[' => {
+                depth += 1;
+                out.push(c);
+            }
+            ']' => {
+                depth = depth.saturating_sub(1);
+                out.push(c);
+            }
+            '.' if depth == 0 => {
+                let descendant = chars.peek() == Some(&'.');
+                if descendant {
+                    chars.next();
+                }
+                let mut name = String::new();
+                while let Some(&n) = chars.peek() {
+                    if n == '.' || n == '[' {
+                        break;
+                    }
+                    name.push(n);
+                    chars.next();
+                }
+                let plain = name == "*"
+                    || (!name.is_empty()
+                        && name.chars().all(|c| c.is_alphanumeric() || c == '_')
+                        && !name.starts_with(|c: char| c.is_ascii_digit()));
+                out.push_str(if descendant { ".." } else { "" });
+                if plain {
+                    if !descendant {
+                        out.push('.');
+                    }
+                    out.push_str(&name);
+                } else if name.is_empty() {
+                    if !descendant {
+                        out.push('.');
+                    }
+                } else {
+                    let quoted = name.replace('\\', "\\\\").replace('\'', "\\'");
+                    out.push_str(&format!("['{quoted}']"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Jayway-style normalised form used in AWS's messages: `$.a.b[0]` → `$['a']['b'][0]`.
+pub fn normalised(path: &str) -> String {
+    let mut out = String::from("$");
+    let body = path.trim_start_matches('$');
+    let mut chars = body.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '.' => {
+                let mut name = String::new();
+                while let Some(&n) = chars.peek() {
+                    if n == '.' || n == '[' {
+                        break;
+                    }
+                    name.push(n);
+                    chars.next();
+                }
+                out.push_str(&format!("['{name}']"));
+            }
+            '[' => {
+                out.push('[');
+                for n in chars.by_ref() {
+                    out.push(n);
+                    if n == ']' {
+                        break;
+                    }
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// A reference path's steps: names and indices.
+enum Step {
+    Name(String),
+    Index(usize),
+}
+
+fn steps(path: &str) -> Result<Vec<Step>, AslError> {
+    let invalid = || AslError::runtime(format!("Invalid path '{path}': not a reference path"));
+    let body = path.strip_prefix('$').ok_or_else(invalid)?;
+    let mut out = Vec::new();
+    let mut chars = body.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '.' => {
+                let mut name = String::new();
+                while let Some(&n) = chars.peek() {
+                    if n == '.' || n == '[' {
+                        break;
+                    }
+                    name.push(n);
+                    chars.next();
+                }
+                if name.is_empty() {
+                    return Err(invalid());
+                }
+                out.push(Step::Name(name));
+            }
+            '[' => {
+                let mut inner = String::new();
+                for n in chars.by_ref() {
+                    if n == ']' {
+                        break;
+                    }
+                    inner.push(n);
+                }
+                let inner = inner.trim();
+                if let Ok(i) = inner.parse::<usize>() {
+                    out.push(Step::Index(i));
+                } else if (inner.starts_with('\'') && inner.ends_with('\''))
+                    || (inner.starts_with('"') && inner.ends_with('"'))
+                {
+                    out.push(Step::Name(inner[1..inner.len() - 1].to_owned()));
+                } else {
+                    return Err(invalid());
+                }
+            }
+            _ => return Err(invalid()),
+        }
+    }
+    Ok(out)
+}
+
+/// Writes `value` at reference path `path` inside `root` (ASL `ResultPath`), creating
+/// intermediate objects.
+pub fn set(root: Value, path: &str, value: Value) -> Result<Value, AslError> {
+    let steps = steps(path)?;
+    if steps.is_empty() {
+        return Ok(value);
+    }
+    let mut root = root;
+    let mut cur = &mut root;
+    for (k, step) in steps.iter().enumerate() {
+        let last = k + 1 == steps.len();
+        match step {
+            Step::Name(name) => {
+                if !cur.is_object() {
+                    // ResultPath into a non-object replaces it with an object, as AWS does
+                    // when the target is absent; a scalar in the way is an error.
+                    if cur.is_null() {
+                        *cur = Value::Object(Map::new());
+                    } else {
+                        return Err(AslError::runtime(format!(
+                            "Unable to apply ReferencePath {path} to input {cur}"
+                        )));
+                    }
+                }
+                let obj = cur
+                    .as_object_mut()
+                    .ok_or_else(|| AslError::runtime("unreachable"))?;
+                if last {
+                    obj.insert(name.clone(), value);
+                    return Ok(root);
+                }
+                cur = obj
+                    .entry(name.clone())
+                    .or_insert_with(|| Value::Object(Map::new()));
+            }
+            Step::Index(i) => {
+                let arr = cur.as_array_mut().ok_or_else(|| {
+                    AslError::runtime(format!("Unable to apply ReferencePath {path}"))
+                })?;
+                let slot = arr.get_mut(*i).ok_or_else(|| {
+                    AslError::runtime(format!("Unable to apply ReferencePath {path}"))
+                })?;
+                if last {
+                    *slot = value;
+                    return Ok(root);
+                }
+                cur = slot;
+            }
+        }
+    }
+    Ok(root)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn definite_and_indefinite_paths() {
+        let data = json!({"a": {"b": [1, 2, 3]}, "items": [{"v": 1}, {"v": 2}]});
+        let ctx = json!({"Execution": {"Id": "x"}});
+        assert_eq!(
+            select("$.a.b[1]", &data, &ctx).ok().flatten(),
+            Some(json!(2))
+        );
+        assert_eq!(select("$.missing", &data, &ctx).ok().flatten(), None);
+        assert_eq!(
+            select("$.items[*].v", &data, &ctx).ok().flatten(),
+            Some(json!([1, 2]))
+        );
+        assert_eq!(
+            select("$$.Execution.Id", &data, &ctx).ok().flatten(),
+            Some(json!("x"))
+        );
+    }
+
+    #[test]
+    fn result_paths_create_objects() {
+        let out = set(json!({"a": 1}), "$.b.c", json!(2)).ok();
+        assert_eq!(out, Some(json!({"a": 1, "b": {"c": 2}})));
+        assert_eq!(set(json!({"a": 1}), "$", json!(2)).ok(), Some(json!(2)));
+        assert!(set(json!({"a": 1}), "$.a.b", json!(2)).is_err());
+    }
+
+    #[test]
+    fn names_outside_rfc_shorthand() {
+        assert_eq!(
+            bracket_names("$.delivery-partner.x"),
+            "$['delivery-partner'].x"
+        );
+        assert_eq!(bracket_names("$..a"), "$..a");
+        assert_eq!(bracket_names("$.a[?(@.b-c > 1)]"), "$.a[?(@.b-c > 1)]");
+        let data = json!({"delivery-partner": {"x": 1}});
+        assert_eq!(
+            select("$.delivery-partner.x", &data, &json!({}))
+                .ok()
+                .flatten(),
+            Some(json!(1))
+        );
+    }
+
+    #[test]
+    fn normalises_like_jayway() {
+        assert_eq!(normalised("$.a.b[0]"), "$['a']['b'][0]");
+    }
+}
