@@ -3,14 +3,14 @@
 //! As on AWS: a comparison whose operand has another type is false; a `Variable` that is not
 //! present fails the run with `States.Runtime`, except for `IsPresent`.
 
-use crate::{AslError, path};
+use crate::{AslError, Env, path};
 use serde_json::Value;
 
 /// Evaluates one Choice rule against the state's effective input.
-pub fn evaluate(rule: &Value, data: &Value, context: &Value) -> Result<bool, AslError> {
+pub fn evaluate(rule: &Value, data: &Value, env: &Env) -> Result<bool, AslError> {
     if let Some(all) = rule.get("And").and_then(Value::as_array) {
         for r in all {
-            if !evaluate(r, data, context)? {
+            if !evaluate(r, data, env)? {
                 return Ok(false);
             }
         }
@@ -18,14 +18,14 @@ pub fn evaluate(rule: &Value, data: &Value, context: &Value) -> Result<bool, Asl
     }
     if let Some(any) = rule.get("Or").and_then(Value::as_array) {
         for r in any {
-            if evaluate(r, data, context)? {
+            if evaluate(r, data, env)? {
                 return Ok(true);
             }
         }
         return Ok(false);
     }
     if let Some(inner) = rule.get("Not") {
-        return Ok(!evaluate(inner, data, context)?);
+        return Ok(!evaluate(inner, data, env)?);
     }
     let variable = rule
         .get("Variable")
@@ -42,7 +42,7 @@ pub fn evaluate(rule: &Value, data: &Value, context: &Value) -> Result<bool, Asl
             )
         })
         .ok_or_else(|| AslError::runtime("Choice rule without a comparison operator"))?;
-    let value = path::select(variable, data, context)?;
+    let value = path::select(variable, data, env)?;
     if op == "IsPresent" {
         return Ok(value.is_some() == (operand.as_bool() == Some(true)));
     }
@@ -63,7 +63,7 @@ pub fn evaluate(rule: &Value, data: &Value, context: &Value) -> Result<bool, Asl
     let (base, other) = match op.strip_suffix("Path") {
         Some(base) => {
             let p = operand.as_str().unwrap_or_default();
-            let other = path::select(p, data, context)?.ok_or_else(|| {
+            let other = path::select(p, data, env)?.ok_or_else(|| {
                 AslError::runtime(format!(
                     "Invalid path '{p}': The choice state's condition path references an invalid value."
                 ))
@@ -244,7 +244,15 @@ mod tests {
     use serde_json::json;
 
     fn eval(rule: Value, data: Value) -> Result<bool, AslError> {
-        evaluate(&rule, &data, &json!({}))
+        let (context, vars) = (json!({}), serde_json::Map::new());
+        evaluate(
+            &rule,
+            &data,
+            &Env {
+                context: &context,
+                vars: &vars,
+            },
+        )
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! [`crate::intrinsics`].
 
 use crate::payload::{self, compact};
-use crate::{AslError, choice, path};
+use crate::{AslError, Env, choice, path};
 use serde_json::{Map, Value, json};
 
 /// Standard or Express (the context object differs: `RedriveCount` exists only for Standard).
@@ -115,8 +115,10 @@ pub fn run(definition: &Value, input: Value, opts: &RunOptions) -> Outcome {
         // ExecutionStarted is event #1.
         events: 1,
         transitions: 0,
+        pending_assign: None,
     };
-    match exec.machine(definition, input_of(&exec.context), None) {
+    let mut vars = Map::new();
+    match exec.machine(definition, input_of(&exec.context), None, &mut vars) {
         Ok(output) => Outcome::Succeeded(output),
         Err(f) => Outcome::Failed {
             error: f.error,
@@ -134,6 +136,8 @@ struct Exec<'a> {
     context: Value,
     events: u64,
     transitions: u64,
+    /// Variables the current state assigns (applied once it has finished).
+    pending_assign: Option<Map<String, Value>>,
 }
 
 impl Exec<'_> {
@@ -142,6 +146,7 @@ impl Exec<'_> {
         machine: &Value,
         mut data: Value,
         map_item: Option<&Value>,
+        vars: &mut Map<String, Value>,
     ) -> Result<Value, Failure> {
         let states = machine
             .get("States")
@@ -181,7 +186,15 @@ impl Exec<'_> {
                 )
                 .into()
             };
-            let (next, output) = self.state(state, data, &context, &located)?;
+            let env = Env {
+                context: &context,
+                vars,
+            };
+            let (next, output) = self.state(state, data, &env, &located)?;
+            // Assignments take effect after the state: its own paths saw the old values.
+            if let Some(assigned) = self.pending_assign.take() {
+                vars.extend(assigned);
+            }
             if payload::compact(&output).len() > MAX_PAYLOAD_BYTES {
                 return Err(AslError::new(
                     "States.DataLimitExceeded",
@@ -207,7 +220,7 @@ impl Exec<'_> {
         &mut self,
         s: &Value,
         input: Value,
-        context: &Value,
+        env: &Env<'_>,
         located: &dyn Fn(AslError) -> Failure,
     ) -> Result<(Option<String>, Value), Failure> {
         let ty = s.get("Type").and_then(Value::as_str).unwrap_or_default();
@@ -215,16 +228,17 @@ impl Exec<'_> {
         match ty {
             "Pass" => {
                 let effective =
-                    payload::effective_input(s, &input, context, "Parameters").map_err(located)?;
+                    payload::effective_input(s, &input, env, "Parameters").map_err(located)?;
                 let result = s.get("Result").cloned().unwrap_or(effective);
-                let output = payload::output(s, input, result, context).map_err(located)?;
+                self.assign(s, &result, env).map_err(located)?;
+                let output = payload::output(s, input, result, env).map_err(located)?;
                 Ok((next, output))
             }
             "Succeed" => {
                 let effective =
-                    payload::select_path(s.get("InputPath"), &input, context).map_err(located)?;
-                let output = payload::select_path(s.get("OutputPath"), &effective, context)
-                    .map_err(located)?;
+                    payload::select_path(s.get("InputPath"), &input, env).map_err(located)?;
+                let output =
+                    payload::select_path(s.get("OutputPath"), &effective, env).map_err(located)?;
                 Ok((None, output))
             }
             "Fail" => {
@@ -234,14 +248,14 @@ impl Exec<'_> {
                     }
                     match s.get(path_field).and_then(Value::as_str) {
                         Some(p) if p.starts_with("States.") => {
-                            let v = payload::template(&json!({ "v.$": p }), &input, context)
+                            let v = payload::template(&json!({ "v.$": p }), &input, env)
                                 .map_err(located)?;
                             Ok(v["v"]
                                 .as_str()
                                 .map(str::to_owned)
                                 .or_else(|| Some(compact(&v["v"]))))
                         }
-                        Some(p) => match path::select(p, &input, context).map_err(located)? {
+                        Some(p) => match path::select(p, &input, env).map_err(located)? {
                             Some(Value::String(v)) => Ok(Some(v)),
                             Some(other) => Ok(Some(compact(&other))),
                             None => Err(located(AslError::runtime(format!(
@@ -259,23 +273,25 @@ impl Exec<'_> {
             }
             "Choice" => {
                 let effective =
-                    payload::select_path(s.get("InputPath"), &input, context).map_err(located)?;
+                    payload::select_path(s.get("InputPath"), &input, env).map_err(located)?;
                 for rule in s
                     .get("Choices")
                     .and_then(Value::as_array)
                     .into_iter()
                     .flatten()
                 {
-                    if choice::evaluate(rule, &effective, context).map_err(located)? {
+                    if choice::evaluate(rule, &effective, env).map_err(located)? {
+                        self.assign(rule, &effective, env).map_err(located)?;
                         let target = rule.get("Next").and_then(Value::as_str).map(str::to_owned);
-                        let output = payload::select_path(s.get("OutputPath"), &effective, context)
+                        let output = payload::select_path(s.get("OutputPath"), &effective, env)
                             .map_err(located)?;
                         return Ok((target, output));
                     }
                 }
                 match s.get("Default").and_then(Value::as_str) {
                     Some(d) => {
-                        let output = payload::select_path(s.get("OutputPath"), &effective, context)
+                        self.assign(s, &effective, env).map_err(located)?;
+                        let output = payload::select_path(s.get("OutputPath"), &effective, env)
                             .map_err(located)?;
                         Ok((Some(d.to_owned()), output))
                     }
@@ -284,14 +300,15 @@ impl Exec<'_> {
             }
             "Wait" => {
                 let effective =
-                    payload::select_path(s.get("InputPath"), &input, context).map_err(located)?;
-                self.check_wait(s, &effective, context).map_err(located)?;
-                let output = payload::select_path(s.get("OutputPath"), &effective, context)
-                    .map_err(located)?;
+                    payload::select_path(s.get("InputPath"), &input, env).map_err(located)?;
+                self.check_wait(s, &effective, env).map_err(located)?;
+                self.assign(s, &effective, env).map_err(located)?;
+                let output =
+                    payload::select_path(s.get("OutputPath"), &effective, env).map_err(located)?;
                 Ok((next, output))
             }
             "Parallel" => {
-                let result = self.with_retry(s, &input, context, located, |me, effective| {
+                let result = self.with_retry(s, &input, env, located, |me, effective| {
                     let mut results = Vec::new();
                     me.events += 1; // ParallelStateStarted
                     for branch in s
@@ -300,18 +317,23 @@ impl Exec<'_> {
                         .into_iter()
                         .flatten()
                     {
-                        results.push(me.machine(branch, effective.clone(), None)?);
+                        results.push(me.machine(
+                            branch,
+                            effective.clone(),
+                            None,
+                            &mut env.vars.clone(),
+                        )?);
                     }
                     me.events += 1; // ParallelStateSucceeded
                     Ok(Value::Array(results))
                 });
-                self.finish_task_like(s, input, context, located, result, next)
+                self.finish_task_like(s, input, env, located, result, next)
             }
             "Map" => {
-                let result = self.with_retry(s, &input, context, located, |me, effective| {
-                    me.map(s, effective, context, located)
+                let result = self.with_retry(s, &input, env, located, |me, effective| {
+                    me.map(s, effective, env, located)
                 });
-                self.finish_task_like(s, input, context, located, result, next)
+                self.finish_task_like(s, input, env, located, result, next)
             }
             "Task" => {
                 let resource = s
@@ -324,7 +346,7 @@ impl Exec<'_> {
                     format!("the reference executor has no resource '{resource}'"),
                 )
                 .into());
-                self.finish_task_like(s, input, context, located, result, next)
+                self.finish_task_like(s, input, env, located, result, next)
             }
             other => Err(located(AslError::runtime(format!(
                 "unsupported state type '{other}'"
@@ -332,19 +354,34 @@ impl Exec<'_> {
         }
     }
 
+    /// Evaluates a state's (or Choice rule's) `Assign` against `basis` (its result) with the
+    /// variables as they were when the state started; they are applied after it finishes.
+    fn assign(&mut self, s: &Value, basis: &Value, env: &Env<'_>) -> Result<(), AslError> {
+        if let Some(tpl) = s.get("Assign") {
+            let Value::Object(values) = payload::template(tpl, basis, env)? else {
+                return Err(AslError::runtime("Assign must be an object"));
+            };
+            self.pending_assign
+                .get_or_insert_with(Map::new)
+                .extend(values);
+        }
+        Ok(())
+    }
+
     /// Output of a Task/Parallel/Map from its result, or its Catch handling.
     fn finish_task_like(
         &mut self,
         s: &Value,
         input: Value,
-        context: &Value,
+        env: &Env<'_>,
         located: &dyn Fn(AslError) -> Failure,
         result: Result<Value, Failure>,
         next: Option<String>,
     ) -> Result<(Option<String>, Value), Failure> {
         match result {
             Ok(result) => {
-                let output = payload::output(s, input, result, context).map_err(located)?;
+                self.assign(s, &result, env).map_err(located)?;
+                let output = payload::output(s, input, result, env).map_err(located)?;
                 Ok((next, output))
             }
             Err(f) => {
@@ -381,15 +418,15 @@ impl Exec<'_> {
         &mut self,
         s: &Value,
         input: &Value,
-        context: &Value,
+        env: &Env<'_>,
         located: &dyn Fn(AslError) -> Failure,
         work: impl Fn(&mut Self, Value) -> Result<Value, Failure>,
     ) -> Result<Value, Failure> {
         // A Map's Parameters select each item's input (legacy ItemSelector), not the state's.
         let effective = if s.get("Type").and_then(Value::as_str) == Some("Map") {
-            payload::select_path(s.get("InputPath"), input, context).map_err(located)?
+            payload::select_path(s.get("InputPath"), input, env).map_err(located)?
         } else {
-            payload::effective_input(s, input, context, "Parameters").map_err(located)?
+            payload::effective_input(s, input, env, "Parameters").map_err(located)?
         };
         let retriers: Vec<Value> = s
             .get("Retry")
@@ -422,11 +459,11 @@ impl Exec<'_> {
         &mut self,
         s: &Value,
         effective: Value,
-        context: &Value,
+        env: &Env<'_>,
         located: &dyn Fn(AslError) -> Failure,
     ) -> Result<Value, Failure> {
         let items = match s.get("ItemsPath") {
-            Some(Value::String(p)) => path::select(p, &effective, context)
+            Some(Value::String(p)) => path::select(p, &effective, env)
                 .map_err(located)?
                 .ok_or_else(|| {
                     located(AslError::runtime(format!(
@@ -436,8 +473,7 @@ impl Exec<'_> {
                 })?,
             _ => effective.clone(),
         };
-        self.check_map_limits(s, &effective, context)
-            .map_err(located)?;
+        self.check_map_limits(s, &effective, env).map_err(located)?;
         let Value::Array(items) = items else {
             return Err(located(AslError::runtime(format!(
                 "Map state input must be an array, got {}",
@@ -453,14 +489,20 @@ impl Exec<'_> {
         let mut results = Vec::with_capacity(items.len());
         for (index, value) in items.into_iter().enumerate() {
             let item = json!({"Index": index, "Value": value});
-            let mut item_context = context.clone();
+            let mut item_context = env.context.clone();
             item_context["Map"] = json!({"Item": item});
+            let item_env = Env {
+                context: &item_context,
+                vars: env.vars,
+            };
             let iteration_input = match selector {
-                Some(tpl) => payload::template(tpl, &effective, &item_context).map_err(located)?,
+                Some(tpl) => payload::template(tpl, &effective, &item_env).map_err(located)?,
                 None => value,
             };
             self.events += 1; // MapIterationStarted
-            results.push(self.machine(processor, iteration_input, Some(&item))?);
+            // An iteration reads the outer variables; what it assigns stays inside it.
+            let mut scope = env.vars.clone();
+            results.push(self.machine(processor, iteration_input, Some(&item), &mut scope)?);
             self.events += 1; // MapIterationSucceeded
         }
         self.events += 1; // MapStateSucceeded
@@ -469,13 +511,13 @@ impl Exec<'_> {
 
     /// The `*Path` variants of MaxConcurrency / ToleratedFailureCount / ToleratedFailurePercentage
     /// must resolve to valid numbers, reported in AWS's words.
-    fn check_map_limits(&self, s: &Value, data: &Value, context: &Value) -> Result<(), AslError> {
+    fn check_map_limits(&self, s: &Value, data: &Value, env: &Env<'_>) -> Result<(), AslError> {
         let resolve = |field: &str, integer: bool| -> Result<Option<f64>, AslError> {
             let literal = s.get(field).and_then(Value::as_f64);
             let Some(p) = s.get(format!("{field}Path")).and_then(Value::as_str) else {
                 return Ok(literal);
             };
-            let v = path::select(p, data, context)?.ok_or_else(|| {
+            let v = path::select(p, data, env)?.ok_or_else(|| {
                 AslError::runtime(format!(
                     "Invalid path '{p}' : No results for path: {}",
                     path::normalised(p)
@@ -510,9 +552,9 @@ impl Exec<'_> {
         Ok(())
     }
 
-    fn check_wait(&self, s: &Value, data: &Value, context: &Value) -> Result<(), AslError> {
+    fn check_wait(&self, s: &Value, data: &Value, env: &Env<'_>) -> Result<(), AslError> {
         if let Some(p) = s.get("SecondsPath").and_then(Value::as_str) {
-            let v = path::select(p, data, context)?.ok_or_else(|| {
+            let v = path::select(p, data, env)?.ok_or_else(|| {
                 AslError::runtime(format!(
                     "Invalid path '{p}' : No results for path: {}",
                     path::normalised(p)
@@ -533,7 +575,7 @@ impl Exec<'_> {
             }
         }
         if let Some(p) = s.get("TimestampPath").and_then(Value::as_str) {
-            let v = path::select(p, data, context)?.ok_or_else(|| {
+            let v = path::select(p, data, env)?.ok_or_else(|| {
                 AslError::runtime(format!(
                     "Invalid path '{p}' : No results for path: {}",
                     path::normalised(p)

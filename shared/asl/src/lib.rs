@@ -15,3 +15,15 @@ pub mod path;
 pub mod payload;
 
 pub use error::AslError;
+
+use serde_json::{Map, Value};
+
+/// What paths can refer to besides the state's data: the context object (`$$`) and the
+/// variables in scope (`$name`).
+#[derive(Debug, Clone, Copy)]
+pub struct Env<'a> {
+    /// The context object.
+    pub context: &'a Value,
+    /// Variables assigned so far in this scope.
+    pub vars: &'a Map<String, Value>,
+}

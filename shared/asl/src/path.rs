@@ -2,7 +2,7 @@
 //! object. Definite paths (names and indices only) select one value; indefinite ones
 //! (wildcards, slices, filters, `..`) select the array of matches, as Step Functions does.
 
-use crate::AslError;
+use crate::{AslError, Env};
 use serde_json::{Map, Value};
 use serde_json_path::JsonPath;
 
@@ -17,10 +17,17 @@ pub fn is_definite(path: &str) -> bool {
 
 /// Selects `path` from `data` (or from `context` for `$$` paths). `Ok(None)`: nothing matched a
 /// definite path.
-pub fn select(path: &str, data: &Value, context: &Value) -> Result<Option<Value>, AslError> {
-    let (root, path) = match path.strip_prefix("$$") {
-        Some(rest) => (context, format!("${rest}")),
-        None => (data, path.to_owned()),
+pub fn select(path: &str, data: &Value, env: &Env) -> Result<Option<Value>, AslError> {
+    let (root, path) = if let Some(rest) = path.strip_prefix("$$") {
+        (env.context, format!("${rest}"))
+    } else if let Some(name) = variable_name(path) {
+        // `$name...`: a variable, then the rest of the path inside its value.
+        match env.vars.get(name) {
+            Some(value) => (value, format!("${}", &path[1 + name.len()..])),
+            None => return Ok(None),
+        }
+    } else {
+        (data, path.to_owned())
     };
     let parsed = JsonPath::parse(&bracket_names(&path))
         .map_err(|e| AslError::runtime(format!("Invalid path '{path}': {e}")))?;
@@ -32,6 +39,15 @@ pub fn select(path: &str, data: &Value, context: &Value) -> Result<Option<Value>
             nodes.all().into_iter().cloned().collect(),
         )))
     }
+}
+
+/// The variable a path starts with (`$answer.x` → `answer`), if it names one.
+pub fn variable_name(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix('$')?;
+    let end = rest.find(['.', '[']).unwrap_or(rest.len());
+    let name = &rest[..end];
+    name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        .then_some(name)
 }
 
 /// Rewrites dotted names that RFC 9535 does not allow in shorthand (Step Functions' Jayway
@@ -234,7 +250,17 @@ mod tests {
     #[test]
     fn definite_and_indefinite_paths() {
         let data = json!({"a": {"b": [1, 2, 3]}, "items": [{"v": 1}, {"v": 2}]});
-        let ctx = json!({"Execution": {"Id": "x"}});
+        let context = json!({"Execution": {"Id": "x"}});
+        let vars = Map::from_iter([("answer".to_owned(), json!({"x": 42}))]);
+        let ctx = Env {
+            context: &context,
+            vars: &vars,
+        };
+        assert_eq!(
+            select("$answer.x", &data, &ctx).ok().flatten(),
+            Some(json!(42))
+        );
+        assert_eq!(select("$missing", &data, &ctx).ok().flatten(), None);
         assert_eq!(
             select("$.a.b[1]", &data, &ctx).ok().flatten(),
             Some(json!(2))
@@ -267,10 +293,13 @@ mod tests {
         assert_eq!(bracket_names("$..a"), "$..a");
         assert_eq!(bracket_names("$.a[?(@.b-c > 1)]"), "$.a[?(@.b-c > 1)]");
         let data = json!({"delivery-partner": {"x": 1}});
+        let (context, vars) = (json!({}), Map::new());
+        let env = Env {
+            context: &context,
+            vars: &vars,
+        };
         assert_eq!(
-            select("$.delivery-partner.x", &data, &json!({}))
-                .ok()
-                .flatten(),
+            select("$.delivery-partner.x", &data, &env).ok().flatten(),
             Some(json!(1))
         );
     }

@@ -2,22 +2,22 @@
 //! input/output pipeline: InputPath → Parameters → (task) → ResultSelector → ResultPath →
 //! OutputPath.
 
-use crate::{AslError, intrinsics, path};
+use crate::{AslError, Env, intrinsics, path};
 use serde_json::{Map, Value};
 
 /// Evaluates a payload template: keys ending in `.$` take the value of a path or intrinsic
 /// function evaluated against `data` / `context`; other values are copied (objects recursively).
-pub fn template(tpl: &Value, data: &Value, context: &Value) -> Result<Value, AslError> {
+pub fn template(tpl: &Value, data: &Value, env: &Env) -> Result<Value, AslError> {
     match tpl {
         Value::Object(m) => {
             let mut out = Map::with_capacity(m.len());
             for (k, v) in m {
                 match (k.strip_suffix(".$"), v) {
                     (Some(name), Value::String(expr)) => {
-                        out.insert(name.to_owned(), expression(expr, k, data, context)?);
+                        out.insert(name.to_owned(), expression(expr, k, data, env)?);
                     }
                     _ => {
-                        out.insert(k.clone(), template(v, data, context)?);
+                        out.insert(k.clone(), template(v, data, env)?);
                     }
                 }
             }
@@ -25,7 +25,7 @@ pub fn template(tpl: &Value, data: &Value, context: &Value) -> Result<Value, Asl
         }
         Value::Array(items) => items
             .iter()
-            .map(|i| template(i, data, context))
+            .map(|i| template(i, data, env))
             .collect::<Result<_, _>>()
             .map(Value::Array),
         other => Ok(other.clone()),
@@ -33,14 +33,14 @@ pub fn template(tpl: &Value, data: &Value, context: &Value) -> Result<Value, Asl
 }
 
 /// The value of one `.$` field: a path or an intrinsic function.
-fn expression(expr: &str, field: &str, data: &Value, context: &Value) -> Result<Value, AslError> {
+fn expression(expr: &str, field: &str, data: &Value, env: &Env) -> Result<Value, AslError> {
     if expr.starts_with("States.") {
         let resolve = |p: &str| -> Result<Value, AslError> {
-            path::select(p, data, context)?.ok_or_else(|| not_found(p, field, data))
+            path::select(p, data, env)?.ok_or_else(|| not_found(p, field, data))
         };
         return intrinsics::evaluate(expr, &resolve);
     }
-    path::select(expr, data, context)?.ok_or_else(|| not_found(expr, field, data))
+    path::select(expr, data, env)?.ok_or_else(|| not_found(expr, field, data))
 }
 
 fn not_found(p: &str, field: &str, data: &Value) -> AslError {
@@ -56,11 +56,11 @@ pub fn compact(v: &Value) -> String {
 }
 
 /// `InputPath` / `OutputPath`: absent → everything, `null` → `{}`, a path → the value there.
-pub fn select_path(spec: Option<&Value>, data: &Value, context: &Value) -> Result<Value, AslError> {
+pub fn select_path(spec: Option<&Value>, data: &Value, env: &Env) -> Result<Value, AslError> {
     match spec {
         None => Ok(data.clone()),
         Some(Value::Null) => Ok(Value::Object(Map::new())),
-        Some(Value::String(p)) => path::select(p, data, context)?.ok_or_else(|| {
+        Some(Value::String(p)) => path::select(p, data, env)?.ok_or_else(|| {
             AslError::runtime(format!(
                 "Invalid path '{p}' : No results for path: {}",
                 path::normalised(p)
@@ -89,12 +89,12 @@ pub fn apply_result_path(
 pub fn effective_input(
     state: &Value,
     raw: &Value,
-    context: &Value,
+    env: &Env,
     parameters_field: &str,
 ) -> Result<Value, AslError> {
-    let selected = select_path(state.get("InputPath"), raw, context)?;
+    let selected = select_path(state.get("InputPath"), raw, env)?;
     match state.get(parameters_field) {
-        Some(tpl) => template(tpl, &selected, context),
+        Some(tpl) => template(tpl, &selected, env),
         None => Ok(selected),
     }
 }
@@ -104,12 +104,12 @@ pub fn output(
     state: &Value,
     raw_input: Value,
     result: Value,
-    context: &Value,
+    env: &Env,
 ) -> Result<Value, AslError> {
     let result = match state.get("ResultSelector") {
-        Some(tpl) => template(tpl, &result, context)?,
+        Some(tpl) => template(tpl, &result, env)?,
         None => result,
     };
     let combined = apply_result_path(state.get("ResultPath"), raw_input, result)?;
-    select_path(state.get("OutputPath"), &combined, context)
+    select_path(state.get("OutputPath"), &combined, env)
 }
