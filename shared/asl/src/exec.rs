@@ -8,7 +8,7 @@
 //! [`crate::intrinsics`].
 
 use crate::payload::{self, compact};
-use crate::{AslError, Env, choice, path};
+use crate::{AslError, Env, choice, jsonata, path};
 use serde_json::{Map, Value, json};
 
 /// Standard or Express (the context object differs: `RedriveCount` exists only for Standard).
@@ -116,6 +116,7 @@ pub fn run(definition: &Value, input: Value, opts: &RunOptions) -> Outcome {
         events: 1,
         transitions: 0,
         pending_assign: None,
+        jsonata: false,
     };
     let mut vars = Map::new();
     match exec.machine(definition, input_of(&exec.context), None, &mut vars) {
@@ -138,13 +139,15 @@ struct Exec<'a> {
     transitions: u64,
     /// Variables the current state assigns (applied once it has finished).
     pending_assign: Option<Map<String, Value>>,
+    /// Query language of the machine being run (states may override it).
+    jsonata: bool,
 }
 
 impl Exec<'_> {
     fn machine(
         &mut self,
         machine: &Value,
-        mut data: Value,
+        data: Value,
         map_item: Option<&Value>,
         vars: &mut Map<String, Value>,
     ) -> Result<Value, Failure> {
@@ -152,6 +155,24 @@ impl Exec<'_> {
             .get("States")
             .and_then(Value::as_object)
             .ok_or_else(|| AslError::runtime("the definition has no States"))?;
+        // A (sub-)machine's QueryLanguage applies to its states; nested ones inherit it.
+        let outer = self.jsonata;
+        if let Some(lang) = machine.get("QueryLanguage").and_then(Value::as_str) {
+            self.jsonata = lang == "JSONata";
+        }
+        let result = self.run_states(states, machine, data, map_item, vars);
+        self.jsonata = outer;
+        result
+    }
+
+    fn run_states(
+        &mut self,
+        states: &Map<String, Value>,
+        machine: &Value,
+        mut data: Value,
+        map_item: Option<&Value>,
+        vars: &mut Map<String, Value>,
+    ) -> Result<Value, Failure> {
         let mut current = machine
             .get("StartAt")
             .and_then(Value::as_str)
@@ -216,6 +237,295 @@ impl Exec<'_> {
     }
 
     /// Runs one state: (next state, output) or a failure.
+    /// One state in JSONata mode: `Arguments`, `Output`, `Assign`, `Condition`, `Items`.
+    fn state_jsonata(
+        &mut self,
+        s: &Value,
+        input: Value,
+        env: &Env<'_>,
+        located: &dyn Fn(AslError) -> Failure,
+    ) -> Result<(Option<String>, Value), Failure> {
+        let ty = s.get("Type").and_then(Value::as_str).unwrap_or_default();
+        let next = s.get("Next").and_then(Value::as_str).map(str::to_owned);
+        let states = |extra: Option<(&str, &Value)>| {
+            let mut v = json!({"input": input, "context": env.context});
+            if let Some((k, x)) = extra {
+                v[k] = x.clone();
+            }
+            v
+        };
+        let eval = |tpl: &Value, st: &Value, field: &str| -> Result<Value, Failure> {
+            jsonata::template(tpl, st, env.vars, field).map_err(located)
+        };
+        // Output (default: `default`) and Assign of a state or rule, both seeing the same
+        // variables.
+        let finish =
+            |me: &mut Self, holder: &Value, st: &Value, default: Value| -> Result<Value, Failure> {
+                if let Some(tpl) = holder.get("Assign") {
+                    let Value::Object(values) = eval(tpl, st, "Assign")? else {
+                        return Err(located(AslError::runtime("Assign must be an object")));
+                    };
+                    me.pending_assign
+                        .get_or_insert_with(Map::new)
+                        .extend(values);
+                }
+                match holder.get("Output") {
+                    Some(tpl) => eval(tpl, st, "Output"),
+                    None => Ok(default),
+                }
+            };
+        match ty {
+            "Pass" | "Succeed" => {
+                let st = states(None);
+                let out = finish(self, s, &st, input.clone())?;
+                Ok((if ty == "Succeed" { None } else { next }, out))
+            }
+            "Fail" => {
+                let st = states(None);
+                let text = |field: &str| -> Result<Option<String>, Failure> {
+                    match s.get(field) {
+                        Some(tpl) => match eval(tpl, &st, field)? {
+                            Value::String(v) => Ok(Some(v)),
+                            other => Ok(Some(compact(&other))),
+                        },
+                        None => Ok(None),
+                    }
+                };
+                Err(Failure {
+                    error: text("Error")?,
+                    cause: text("Cause")?,
+                })
+            }
+            "Choice" => {
+                let st = states(None);
+                for rule in s
+                    .get("Choices")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    let holds = eval(
+                        rule.get("Condition").unwrap_or(&Value::Null),
+                        &st,
+                        "Condition",
+                    )?;
+                    let Value::Bool(holds) = holds else {
+                        return Err(located(AslError::new(
+                            "States.QueryEvaluationError",
+                            format!(
+                                "The Condition field evaluated to a non-boolean value: {}",
+                                compact(&holds)
+                            ),
+                        )));
+                    };
+                    if holds {
+                        let out = finish(self, rule, &st, input.clone())?;
+                        return Ok((
+                            rule.get("Next").and_then(Value::as_str).map(str::to_owned),
+                            out,
+                        ));
+                    }
+                }
+                match s.get("Default").and_then(Value::as_str) {
+                    Some(d) => {
+                        let out = finish(self, s, &st, input.clone())?;
+                        Ok((Some(d.to_owned()), out))
+                    }
+                    None => Err(AslError::new("States.NoChoiceMatched", "No Matches!").into()),
+                }
+            }
+            "Wait" => {
+                let st = states(None);
+                if let Some(tpl) = s.get("Seconds") {
+                    let v = eval(tpl, &st, "Seconds")?;
+                    if v.as_i64().is_none_or(|n| n < 0) {
+                        return Err(located(AslError::new(
+                            "States.QueryEvaluationError",
+                            format!(
+                                "The Seconds field must be a non-negative integer: {}",
+                                compact(&v)
+                            ),
+                        )));
+                    }
+                }
+                if let Some(tpl) = s.get("Timestamp") {
+                    let v = eval(tpl, &st, "Timestamp")?;
+                    if v.as_str().and_then(choice::timestamp).is_none() {
+                        return Err(located(AslError::new(
+                            "States.QueryEvaluationError",
+                            format!(
+                                "The Timestamp field cannot be parsed as an ISO-8601 extended offset date-time format string: {}",
+                                number_text(&v)
+                            ),
+                        )));
+                    }
+                }
+                let out = finish(self, s, &st, input.clone())?;
+                Ok((next, out))
+            }
+            "Parallel" | "Map" | "Task" => {
+                let st = states(None);
+                let args = match s.get("Arguments") {
+                    Some(tpl) => eval(tpl, &st, "Arguments")?,
+                    None => input.clone(),
+                };
+                let retriers: Vec<Value> = s
+                    .get("Retry")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                let mut counts = vec![0u64; retriers.len()];
+                let result = loop {
+                    let attempt = match ty {
+                        "Parallel" => {
+                            let mut results = Vec::new();
+                            let mut failed = None;
+                            self.events += 1;
+                            for branch in s
+                                .get("Branches")
+                                .and_then(Value::as_array)
+                                .into_iter()
+                                .flatten()
+                            {
+                                match self.machine(
+                                    branch,
+                                    args.clone(),
+                                    None,
+                                    &mut env.vars.clone(),
+                                ) {
+                                    Ok(v) => results.push(v),
+                                    Err(f) => {
+                                        failed = Some(f);
+                                        break;
+                                    }
+                                }
+                            }
+                            self.events += 1;
+                            match failed {
+                                Some(f) => Err(f),
+                                None => Ok(Value::Array(results)),
+                            }
+                        }
+                        "Map" => self.map_jsonata(s, &st, env, located),
+                        _ => Err(AslError::new(
+                            "States.Runtime",
+                            format!(
+                                "the reference executor has no resource '{}'",
+                                s.get("Resource")
+                                    .and_then(Value::as_str)
+                                    .unwrap_or_default()
+                            ),
+                        )
+                        .into()),
+                    };
+                    match attempt {
+                        Ok(v) => break Ok(v),
+                        Err(f) => {
+                            let name = f.error.clone().unwrap_or_default();
+                            match retriers.iter().position(|r| error_matches(r, &name)) {
+                                Some(k)
+                                    if counts[k]
+                                        < retriers[k]
+                                            .get("MaxAttempts")
+                                            .and_then(Value::as_u64)
+                                            .unwrap_or(3) =>
+                                {
+                                    counts[k] += 1;
+                                }
+                                _ => break Err(f),
+                            }
+                        }
+                    }
+                };
+                match result {
+                    Ok(result) => {
+                        let st = states(Some(("result", &result)));
+                        let out = finish(self, s, &st, result.clone())?;
+                        Ok((next, out))
+                    }
+                    Err(f) => {
+                        let name = f.error.clone().unwrap_or_default();
+                        for catcher in s
+                            .get("Catch")
+                            .and_then(Value::as_array)
+                            .into_iter()
+                            .flatten()
+                        {
+                            if error_matches(catcher, &name) {
+                                let error_output = json!({"Error": f.error, "Cause": f.cause});
+                                let st = states(Some(("errorOutput", &error_output)));
+                                let out = finish(self, catcher, &st, error_output.clone())?;
+                                return Ok((
+                                    catcher
+                                        .get("Next")
+                                        .and_then(Value::as_str)
+                                        .map(str::to_owned),
+                                    out,
+                                ));
+                            }
+                        }
+                        Err(f)
+                    }
+                }
+            }
+            other => Err(located(AslError::runtime(format!(
+                "unsupported state type '{other}'"
+            )))),
+        }
+    }
+
+    fn map_jsonata(
+        &mut self,
+        s: &Value,
+        st: &Value,
+        env: &Env<'_>,
+        located: &dyn Fn(AslError) -> Failure,
+    ) -> Result<Value, Failure> {
+        let items = match s.get("Items") {
+            Some(tpl) => jsonata::template(tpl, st, env.vars, "Items").map_err(located)?,
+            None => st["input"].clone(),
+        };
+        let Value::Array(items) = items else {
+            let expr = s
+                .get("Items")
+                .and_then(Value::as_str)
+                .and_then(jsonata::expression)
+                .unwrap_or_default();
+            return Err(located(AslError::new(
+                "States.QueryEvaluationError",
+                format!(
+                    "The JSONata expression '{expr}' specified for the field 'Items' returned an unexpected result type. Expected 'array', but was '{}' for value: {}",
+                    json_type(&items),
+                    compact(&items)
+                ),
+            )));
+        };
+        let processor = s
+            .get("ItemProcessor")
+            .or_else(|| s.get("Iterator"))
+            .ok_or_else(|| located(AslError::runtime("Map state without ItemProcessor")))?;
+        self.events += 1;
+        let mut results = Vec::with_capacity(items.len());
+        for (index, value) in items.into_iter().enumerate() {
+            let item = json!({"Index": index, "Value": value});
+            let iteration_input = match s.get("ItemSelector") {
+                Some(tpl) => {
+                    let mut item_states = st.clone();
+                    item_states["context"]["Map"] = json!({"Item": item});
+                    jsonata::template(tpl, &item_states, env.vars, "ItemSelector")
+                        .map_err(located)?
+                }
+                None => value,
+            };
+            self.events += 1;
+            let mut scope = env.vars.clone();
+            results.push(self.machine(processor, iteration_input, Some(&item), &mut scope)?);
+            self.events += 1;
+        }
+        self.events += 1;
+        Ok(Value::Array(results))
+    }
+
     fn state(
         &mut self,
         s: &Value,
@@ -223,6 +533,13 @@ impl Exec<'_> {
         env: &Env<'_>,
         located: &dyn Fn(AslError) -> Failure,
     ) -> Result<(Option<String>, Value), Failure> {
+        let jsonata = match s.get("QueryLanguage").and_then(Value::as_str) {
+            Some(lang) => lang == "JSONata",
+            None => self.jsonata,
+        };
+        if jsonata {
+            return self.state_jsonata(s, input, env, located);
+        }
         let ty = s.get("Type").and_then(Value::as_str).unwrap_or_default();
         let next = s.get("Next").and_then(Value::as_str).map(str::to_owned);
         match ty {
@@ -589,6 +906,17 @@ impl Exec<'_> {
             }
         }
         Ok(())
+    }
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
     }
 }
 

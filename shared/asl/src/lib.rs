@@ -11,6 +11,7 @@ pub mod choice;
 mod error;
 pub mod exec;
 pub mod intrinsics;
+pub mod jsonata;
 pub mod path;
 pub mod payload;
 

@@ -1,0 +1,243 @@
+//! JSONata-mode evaluation (`QueryLanguage: "JSONata"`): `{% expression %}` strings in a
+//! state's fields, with `$states` (input, context, result, errorOutput) and the variables in
+//! scope bound, evaluated by the `jsonata-core` engine.
+
+use crate::AslError;
+use jsonata_core::evaluator::{Context, Evaluator, EvaluatorError, HostFnResult};
+use jsonata_core::value::JValue;
+use serde_json::{Map, Number, Value};
+
+/// The expression inside `{% … %}`, if `s` is one.
+pub fn expression(s: &str) -> Option<&str> {
+    let inner = s.strip_prefix("{%")?.strip_suffix("%}")?;
+    Some(inner.trim())
+}
+
+/// Evaluates one expression. `field` names where it sits (`Output/result`), for messages.
+pub fn evaluate(
+    expr: &str,
+    states: &Value,
+    vars: &Map<String, Value>,
+    field: &str,
+) -> Result<Value, AslError> {
+    let fail = |detail: String| {
+        AslError::new(
+            "States.QueryEvaluationError",
+            format!("The JSONata expression '{expr}' specified for the field '{field}' {detail}"),
+        )
+    };
+    let ast = jsonata_core::parser::parse(expr)
+        .map_err(|e| fail(format!("threw an error during evaluation. {e}")))?;
+    let mut context = Context::new();
+    context.bind("states".into(), JValue::from(states.clone()));
+    for (name, value) in vars {
+        context.bind(name.clone(), JValue::from(value.clone()));
+    }
+    let mut evaluator = Evaluator::with_context(context);
+    register_step_functions_functions(&mut evaluator);
+    let result = evaluator.evaluate(&ast, &JValue::Null).map_err(|e| {
+        fail(format!(
+            "threw an error during evaluation. {}",
+            error_text(&e)
+        ))
+    })?;
+    if matches!(result, JValue::Undefined) {
+        return Err(fail("returned nothing (undefined).".into()));
+    }
+    if matches!(
+        result,
+        JValue::Lambda(_) | JValue::Builtin { .. } | JValue::Regex { .. }
+    ) {
+        return Err(fail("returned an unsupported result type.".into()));
+    }
+    Ok(integral(Value::from(&result)))
+}
+
+/// jsonata-js style error text (`T1006: …`), without the Rust error variant's prefix.
+fn error_text(e: &EvaluatorError) -> String {
+    let text = e.to_string();
+    for prefix in ["Type error: ", "Reference error: ", "Evaluation error: "] {
+        if let Some(rest) = text.strip_prefix(prefix) {
+            return rest.to_owned();
+        }
+    }
+    text
+}
+
+/// A host function over JSON values.
+fn host(
+    f: impl Fn(&[Value]) -> Result<Value, String> + 'static,
+) -> impl Fn(&[JValue]) -> HostFnResult {
+    move |args: &[JValue]| {
+        let values: Vec<Value> = args.iter().map(Value::from).collect();
+        f(&values)
+            .map(JValue::from)
+            .map_err(EvaluatorError::EvaluationError)
+    }
+}
+
+fn int(v: Option<&Value>, name: &str) -> Result<i64, String> {
+    v.and_then(Value::as_f64)
+        .filter(|f| f.fract() == 0.0)
+        .map(|f| f as i64)
+        .ok_or_else(|| format!("{name} must be an integer"))
+}
+
+/// The functions Step Functions adds to JSONata: `$partition`, `$range`, `$parse`, `$hash`,
+/// `$uuid` (`$random` with a seed is not supported by the engine yet).
+fn register_step_functions_functions(evaluator: &mut Evaluator) {
+    let _ = evaluator.register_fn(
+        "partition",
+        host(|args| {
+            let items = args
+                .first()
+                .and_then(Value::as_array)
+                .ok_or("$partition needs an array")?;
+            let size = int(args.get(1), "the chunk size")?;
+            if size <= 0 {
+                return Err("the chunk size must be positive".into());
+            }
+            Ok(Value::Array(
+                items
+                    .chunks(size as usize)
+                    .map(|c| Value::Array(c.to_vec()))
+                    .collect(),
+            ))
+        }),
+    );
+    let _ = evaluator.register_fn(
+        "range",
+        host(|args| {
+            let (start, end, step) = (
+                int(args.first(), "start")?,
+                int(args.get(1), "end")?,
+                int(args.get(2), "step")?,
+            );
+            if step == 0 {
+                return Err("step cannot be 0".into());
+            }
+            let mut out = Vec::new();
+            let mut n = start;
+            while (step > 0 && n <= end) || (step < 0 && n >= end) {
+                out.push(Value::from(n));
+                if out.len() > 1000 {
+                    return Err("$range returns at most 1000 items".into());
+                }
+                n += step;
+            }
+            // JSONata sequences of one item are that item.
+            Ok(if out.len() == 1 {
+                out.remove(0)
+            } else {
+                Value::Array(out)
+            })
+        }),
+    );
+    let _ = evaluator.register_fn(
+        "parse",
+        host(|args| {
+            let text = args
+                .first()
+                .and_then(Value::as_str)
+                .ok_or("$parse needs a string")?;
+            serde_json::from_str(text).map_err(|e| format!("$parse: {e}"))
+        }),
+    );
+    let _ = evaluator.register_fn(
+        "hash",
+        host(|args| {
+            // Same algorithms and limits as States.Hash.
+            let data = args.first().cloned().unwrap_or(Value::Null);
+            let algorithm = args.get(1).cloned().unwrap_or(Value::Null);
+            crate::intrinsics::evaluate("States.Hash($.d, $.a)", &|p: &str| {
+                Ok(if p == "$.d" {
+                    data.clone()
+                } else {
+                    algorithm.clone()
+                })
+            })
+            .map_err(|e| e.cause)
+        }),
+    );
+    let _ = evaluator.register_fn(
+        "uuid",
+        host(|_| {
+            crate::intrinsics::evaluate("States.UUID()", &|_: &str| Ok(Value::Null))
+                .map_err(|e| e.cause)
+        }),
+    );
+}
+
+/// JSONata numbers are doubles; AWS prints whole numbers without a fraction.
+fn integral(v: Value) -> Value {
+    match v {
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => {
+                Value::Number(Number::from(f as i64))
+            }
+            _ => Value::Number(n),
+        },
+        Value::Array(items) => Value::Array(items.into_iter().map(integral).collect()),
+        Value::Object(m) => Value::Object(m.into_iter().map(|(k, v)| (k, integral(v))).collect()),
+        other => other,
+    }
+}
+
+/// Evaluates every `{% %}` string in a JSON template (other values are copied).
+pub fn template(
+    tpl: &Value,
+    states: &Value,
+    vars: &Map<String, Value>,
+    field: &str,
+) -> Result<Value, AslError> {
+    match tpl {
+        Value::String(s) => match expression(s) {
+            Some(expr) => evaluate(expr, states, vars, field),
+            None => Ok(tpl.clone()),
+        },
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| template(item, states, vars, &format!("{field}[{i}]")))
+            .collect::<Result<_, _>>()
+            .map(Value::Array),
+        Value::Object(m) => {
+            let mut out = Map::with_capacity(m.len());
+            for (k, v) in m {
+                out.insert(
+                    k.clone(),
+                    template(v, states, vars, &format!("{field}/{k}"))?,
+                );
+            }
+            Ok(Value::Object(out))
+        }
+        other => Ok(other.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn evaluates_with_states_and_variables() {
+        let vars = Map::from_iter([("x".to_owned(), json!(2))]);
+        let states = json!({"input": {"a": [1, 2, 3]}});
+        let v = template(
+            &json!({"sum": "{% $sum($states.input.a) * $x %}", "lit": "a"}),
+            &states,
+            &vars,
+            "Output",
+        );
+        assert_eq!(v.ok(), Some(json!({"sum": 12, "lit": "a"})));
+        let err = evaluate("$nope", &states, &vars, "Output/result").expect_err("undefined");
+        assert_eq!(err.error, "States.QueryEvaluationError");
+        assert!(
+            err.cause
+                .ends_with("specified for the field 'Output/result' returned nothing (undefined)."),
+            "{}",
+            err.cause
+        );
+    }
+}
