@@ -486,11 +486,19 @@ impl Exec<'_> {
             None => st["input"].clone(),
         };
         let Value::Array(items) = items else {
-            let expr = s
+            let Some(expr) = s
                 .get("Items")
                 .and_then(Value::as_str)
                 .and_then(jsonata::expression)
-                .unwrap_or_default();
+            else {
+                return Err(located(AslError::new(
+                    "States.QueryEvaluationError",
+                    format!(
+                        "Map state input must be an array but was: {}",
+                        compact(&items)
+                    ),
+                )));
+            };
             return Err(located(AslError::new(
                 "States.QueryEvaluationError",
                 format!(
@@ -840,10 +848,14 @@ impl Exec<'_> {
                     path::normalised(p)
                 ))
             })?;
+            // Numeric strings are accepted, as AWS does.
+            let parsed = v.as_str().and_then(|t| t.trim().parse::<f64>().ok());
             let number = if integer {
-                v.as_i64().map(|n| n as f64)
+                v.as_i64()
+                    .map(|n| n as f64)
+                    .or(parsed.filter(|f| f.fract() == 0.0))
             } else {
-                v.as_f64()
+                v.as_f64().or(parsed)
             };
             number.map(Some).ok_or_else(|| {
                 AslError::runtime(format!(
