@@ -56,12 +56,16 @@ pub fn evaluate(
 /// jsonata-js style error text (`T1006: …`), without the Rust error variant's prefix.
 fn error_text(e: &EvaluatorError) -> String {
     let text = e.to_string();
+    let mut text = text.as_str();
     for prefix in ["Type error: ", "Reference error: ", "Evaluation error: "] {
-        if let Some(rest) = text.strip_prefix(prefix) {
-            return rest.to_owned();
-        }
+        text = text.strip_prefix(prefix).unwrap_or(text);
     }
-    text
+    // jsonata-js (what AWS runs) does not name the callee in T1006.
+    const NOT_A_FUNCTION: &str = "T1006: Attempted to invoke a non-function";
+    if text.starts_with(NOT_A_FUNCTION) {
+        return NOT_A_FUNCTION.to_owned();
+    }
+    text.to_owned()
 }
 
 /// A host function over JSON values.

@@ -58,6 +58,27 @@ fn bracket_names(path: &str) -> String {
     let mut depth = 0usize;
     while let Some(c) = chars.next() {
         match c {
+            '[' if depth == 0 && chars.peek() == Some(&'\'') => {
+                // Jayway reads a quoted name literally (only `\'` is an escape); RFC 9535
+                // needs `\` escaped.
+                chars.next();
+                let mut name = String::new();
+                while let Some(n) = chars.next() {
+                    match n {
+                        '\\' if chars.peek() == Some(&'\'') => {
+                            chars.next();
+                            name.push('\'');
+                        }
+                        '\'' if chars.peek() == Some(&']') => {
+                            chars.next();
+                            break;
+                        }
+                        other => name.push(other),
+                    }
+                }
+                let quoted = name.replace('\\', "\\\\").replace('\'', "\\'");
+                out.push_str(&format!("['{quoted}']"));
+            }
             '[' => {
                 depth += 1;
                 out.push(c);
@@ -291,6 +312,7 @@ mod tests {
             "$['delivery-partner'].x"
         );
         assert_eq!(bracket_names("$..a"), "$..a");
+        assert_eq!(bracket_names(r#"$['a\"b']"#), r#"$['a\\"b']"#);
         assert_eq!(bracket_names("$.a[?(@.b-c > 1)]"), "$.a[?(@.b-c > 1)]");
         let data = json!({"delivery-partner": {"x": 1}});
         let (context, vars) = (json!({}), Map::new());
