@@ -79,8 +79,39 @@ const TIME: &str = "2026-01-01T00:00:00.000Z";
 /// Step Functions' limit on a state's input or output (256 KiB).
 const MAX_PAYLOAD_BYTES: usize = 262_144;
 
-/// Runs a definition to completion.
+/// What Task states call. The engine resolves node-runner functions, service integrations and
+/// callbacks behind this; the reference executor has none unless one is given.
+pub trait Resources {
+    /// Invokes `resource` with the task's effective input (`Parameters` / `Arguments`);
+    /// `context` is the context object (with `Task.Token` for `.waitForTaskToken` resources).
+    /// An error's name is what Retry and Catch match.
+    fn call(&mut self, resource: &str, input: Value, context: &Value) -> Result<Value, AslError>;
+}
+
+/// No Task resources: every Task fails with `States.Runtime`.
+pub struct NoResources;
+
+impl Resources for NoResources {
+    fn call(&mut self, resource: &str, _input: Value, _context: &Value) -> Result<Value, AslError> {
+        Err(AslError::runtime(format!(
+            "the reference executor has no resource '{resource}'"
+        )))
+    }
+}
+
+/// Runs a definition to completion (Task states fail: no resources).
 pub fn run(definition: &Value, input: Value, opts: &RunOptions) -> Outcome {
+    run_traced(definition, input, opts, &mut NoResources).0
+}
+
+/// Runs a definition with Task resources, returning the outcome and the names of the states
+/// entered, in order (branch and iteration states included).
+pub fn run_traced(
+    definition: &Value,
+    input: Value,
+    opts: &RunOptions,
+    resources: &mut dyn Resources,
+) -> (Outcome, Vec<String>) {
     let arn_prefix = "arn:aws:states:us-east-1:000000000000";
     // Express executions have their own ARN form (with a per-run suffix).
     let id = match opts.execution_type {
@@ -117,15 +148,18 @@ pub fn run(definition: &Value, input: Value, opts: &RunOptions) -> Outcome {
         transitions: 0,
         pending_assign: None,
         jsonata: false,
+        resources,
+        trace: Vec::new(),
     };
     let mut vars = Map::new();
-    match exec.machine(definition, input_of(&exec.context), None, &mut vars) {
+    let outcome = match exec.machine(definition, input_of(&exec.context), None, &mut vars) {
         Ok(output) => Outcome::Succeeded(output),
         Err(f) => Outcome::Failed {
             error: f.error,
             cause: f.cause,
         },
-    }
+    };
+    (outcome, exec.trace)
 }
 
 fn input_of(context: &Value) -> Value {
@@ -133,6 +167,9 @@ fn input_of(context: &Value) -> Value {
 }
 
 struct Exec<'a> {
+    resources: &'a mut dyn Resources,
+    /// States entered, in order.
+    trace: Vec<String>,
     opts: &'a RunOptions,
     context: Value,
     events: u64,
@@ -192,6 +229,7 @@ impl Exec<'_> {
                 .ok_or_else(|| AslError::runtime(format!("no state named '{current}'")))?;
             self.events += 1;
             let entered = self.events;
+            self.trace.push(current.clone());
             let mut context = self.context.clone();
             context["State"] = json!({"Name": current, "EnteredTime": TIME});
             if let Some(item) = map_item {
@@ -364,7 +402,14 @@ impl Exec<'_> {
                 Ok((next, out))
             }
             "Parallel" | "Map" | "Task" => {
-                let st = states(None);
+                let mut st = states(None);
+                if ty == "Task" {
+                    let resource = s
+                        .get("Resource")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    st["context"] = task_context(env.context, resource);
+                }
                 let args = match s.get("Arguments") {
                     Some(tpl) => eval(tpl, &st, "Arguments")?,
                     None => input.clone(),
@@ -407,16 +452,17 @@ impl Exec<'_> {
                             }
                         }
                         "Map" => self.map_jsonata(s, &st, env, located),
-                        _ => Err(AslError::new(
-                            "States.Runtime",
-                            format!(
-                                "the reference executor has no resource '{}'",
-                                s.get("Resource")
-                                    .and_then(Value::as_str)
-                                    .unwrap_or_default()
-                            ),
-                        )
-                        .into()),
+                        _ => {
+                            let resource = s
+                                .get("Resource")
+                                .and_then(Value::as_str)
+                                .unwrap_or_default();
+                            self.events += 3;
+                            let task_context = task_context(env.context, resource);
+                            self.resources
+                                .call(resource, args.clone(), &task_context)
+                                .map_err(Failure::from)
+                        }
                     };
                     match attempt {
                         Ok(v) => break Ok(v),
@@ -666,11 +712,18 @@ impl Exec<'_> {
                     .and_then(Value::as_str)
                     .unwrap_or_default()
                     .to_owned();
-                let result: Result<Value, Failure> = Err(AslError::new(
-                    "States.Runtime",
-                    format!("the reference executor has no resource '{resource}'"),
-                )
-                .into());
+                // Parameters may read `$$.Task.Token` and `$$.State.RetryCount`.
+                let task_context = task_context(env.context, &resource);
+                let task_env = Env {
+                    context: &task_context,
+                    vars: env.vars,
+                };
+                let result = self.with_retry(s, &input, &task_env, located, |me, effective| {
+                    me.events += 3; // TaskScheduled, TaskStarted, TaskSucceeded/Failed
+                    me.resources
+                        .call(&resource, effective, &task_context)
+                        .map_err(Failure::from)
+                });
                 self.finish_task_like(s, input, env, located, result, next)
             }
             other => Err(located(AslError::runtime(format!(
@@ -919,6 +972,21 @@ impl Exec<'_> {
         }
         Ok(())
     }
+}
+
+/// The context object of a Task: a retry count, and a task token for callback resources.
+fn task_context(context: &Value, resource: &str) -> Value {
+    let mut c = context.clone();
+    c["State"]["RetryCount"] = json!(0);
+    if resource.ends_with(".waitForTaskToken") {
+        let token = format!(
+            "{}:{}",
+            c["Execution"]["Id"].as_str().unwrap_or_default(),
+            c["State"]["Name"].as_str().unwrap_or_default()
+        );
+        c["Task"] = json!({ "Token": token });
+    }
+    c
 }
 
 fn json_type(v: &Value) -> &'static str {

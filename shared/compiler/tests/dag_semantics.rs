@@ -158,6 +158,28 @@ fn check_run(
         }
     }
     let expected = reference(wf, &port_of, &branching);
+    // The engine's reference executor (cm-asl) must take the same nodes.
+    let mut resources = support::OracleResources(&oracle);
+    let (outcome, trace) = cm_asl::exec::run_traced(
+        &compiled.definition,
+        Value::Object(input.clone()),
+        &cm_asl::exec::RunOptions::default(),
+        &mut resources,
+    );
+    if !matches!(outcome, cm_asl::exec::Outcome::Succeeded(_)) {
+        return Err(format!("cm-asl run failed: {outcome:?}"));
+    }
+    let engine_ran: BTreeSet<String> = trace
+        .iter()
+        .filter_map(|s| compiled.state_map.get(s))
+        .filter(|r| r.role == cm_compiler::StateRole::Node)
+        .filter_map(|r| r.node_id.clone())
+        .collect();
+    if engine_ran != expected {
+        return Err(format!(
+            "cm-asl ran {engine_ran:?}, semantics say {expected:?}"
+        ));
+    }
     let run = Interp::run(compiled, &oracle, Value::Object(input))
         .map_err(|f| format!("execution failed: {} {}", f.error, f.cause))?;
     let mut seen = BTreeSet::new();

@@ -6,12 +6,13 @@
 
 mod support;
 
-use cm_compiler::{CompileOptions, compile};
+use cm_asl::exec::{Outcome, RunOptions, run_traced};
+use cm_compiler::{CompileOptions, StateRole, compile};
 use cm_registry::Registry;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use support::{Interp, Oracle};
+use support::{Interp, Oracle, OracleResources};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -65,6 +66,28 @@ fn every_example_runs_its_scenarios() {
                 .map(|v| v.as_str().unwrap())
                 .collect();
             assert_eq!(ran, expected, "{stem} / {name}");
+            // The same run on the engine's reference executor (cm-asl) takes the same nodes.
+            let mut resources = OracleResources(&oracle);
+            let (outcome, trace) = run_traced(
+                &compiled.definition,
+                sc["input"].clone(),
+                &RunOptions::default(),
+                &mut resources,
+            );
+            assert!(
+                matches!(outcome, Outcome::Succeeded(_)),
+                "{stem} / {name}: cm-asl run: {outcome:?}"
+            );
+            let engine_ran: BTreeSet<&str> = trace
+                .iter()
+                .filter_map(|state| compiled.state_map.get(state))
+                .filter(|r| r.role == StateRole::Node)
+                .filter_map(|r| r.node_id.as_deref())
+                .collect();
+            assert_eq!(
+                engine_ran, expected,
+                "{stem} / {name}: cm-asl ran other nodes"
+            );
             // Every node that ran outside a loop body has its entry in the final document.
             let in_loops = loop_body_nodes(&compiled.definition);
             for node in expected.iter().filter(|n| !in_loops.contains(**n)) {

@@ -908,3 +908,53 @@ fn check_dollar_keys(v: &Value, at: &str, problems: &mut Vec<String>) {
         }
     }
 }
+
+/// Task resources for cm-asl that answer like the scenario's node-runner and AWS services.
+pub struct OracleResources<'a>(pub &'a Oracle);
+
+impl cm_asl::exec::Resources for OracleResources<'_> {
+    fn call(
+        &mut self,
+        resource: &str,
+        input: Value,
+        _context: &Value,
+    ) -> Result<Value, cm_asl::AslError> {
+        let node = input
+            .pointer("/Payload/node/id")
+            .or_else(|| input.pointer("/Item/nodeId/S"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        if let Some(error) = self.0.failures.get(&node) {
+            return Err(cm_asl::AslError::new(
+                error.clone(),
+                format!("{node} failed"),
+            ));
+        }
+        let output = self
+            .0
+            .outputs
+            .get(&node)
+            .cloned()
+            .unwrap_or(serde_json::json!({"from": node}));
+        let port = self
+            .0
+            .ports
+            .get(&node)
+            .cloned()
+            .unwrap_or_else(|| "out".into());
+        Ok(match resource {
+            "arn:aws:states:::lambda:invoke" => {
+                serde_json::json!({"Payload": {"output": output, "port": port}, "StatusCode": 200})
+            }
+            "arn:aws:states:::lambda:invoke.waitForTaskToken" => {
+                serde_json::json!({"output": output, "port": port})
+            }
+            "arn:aws:states:::sqs:sendMessage" => serde_json::json!({"MessageId": "m-1"}),
+            "arn:aws:states:::dynamodb:putItem" => serde_json::json!({}),
+            other => {
+                serde_json::json!({"Output": output, "ExecutionArn": format!("{other}:child")})
+            }
+        })
+    }
+}
