@@ -414,75 +414,20 @@ impl Exec<'_> {
                     Some(tpl) => eval(tpl, &st, "Arguments")?,
                     None => input.clone(),
                 };
-                let retriers: Vec<Value> = s
-                    .get("Retry")
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default();
-                let mut counts = vec![0u64; retriers.len()];
-                let result = loop {
-                    let attempt = match ty {
-                        "Parallel" => {
-                            let mut results = Vec::new();
-                            let mut failed = None;
-                            self.events += 1;
-                            for branch in s
-                                .get("Branches")
-                                .and_then(Value::as_array)
-                                .into_iter()
-                                .flatten()
-                            {
-                                match self.machine(
-                                    branch,
-                                    args.clone(),
-                                    None,
-                                    &mut env.vars.clone(),
-                                ) {
-                                    Ok(v) => results.push(v),
-                                    Err(f) => {
-                                        failed = Some(f);
-                                        break;
-                                    }
-                                }
-                            }
-                            self.events += 1;
-                            match failed {
-                                Some(f) => Err(f),
-                                None => Ok(Value::Array(results)),
-                            }
-                        }
-                        "Map" => self.map_jsonata(s, &st, env, located),
-                        _ => {
-                            let resource = s
-                                .get("Resource")
-                                .and_then(Value::as_str)
-                                .unwrap_or_default();
-                            self.events += 3;
-                            let task_context = task_context(env.context, resource);
-                            self.resources
-                                .call(resource, args.clone(), &task_context)
-                                .map_err(Failure::from)
-                        }
-                    };
-                    match attempt {
-                        Ok(v) => break Ok(v),
-                        Err(f) => {
-                            let name = f.error.clone().unwrap_or_default();
-                            match retriers.iter().position(|r| error_matches(r, &name)) {
-                                Some(k)
-                                    if counts[k]
-                                        < retriers[k]
-                                            .get("MaxAttempts")
-                                            .and_then(Value::as_u64)
-                                            .unwrap_or(3) =>
-                                {
-                                    counts[k] += 1;
-                                }
-                                _ => break Err(f),
-                            }
-                        }
+                let result = self.retrying(s, |me| match ty {
+                    "Parallel" => me.branches(s, &args, env.vars),
+                    "Map" => me.map_jsonata(s, &st, env, located),
+                    _ => {
+                        let resource = s
+                            .get("Resource")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default();
+                        me.events += 3; // TaskScheduled, TaskStarted, TaskSucceeded/Failed
+                        me.resources
+                            .call(resource, args.clone(), &st["context"])
+                            .map_err(Failure::from)
                     }
-                };
+                });
                 match result {
                     Ok(result) => {
                         let st = states(Some(("result", &result)));
@@ -490,27 +435,17 @@ impl Exec<'_> {
                         Ok((next, out))
                     }
                     Err(f) => {
-                        let name = f.error.clone().unwrap_or_default();
-                        for catcher in s
-                            .get("Catch")
-                            .and_then(Value::as_array)
-                            .into_iter()
-                            .flatten()
-                        {
-                            if error_matches(catcher, &name) {
-                                let error_output = json!({"Error": f.error, "Cause": f.cause});
-                                let st = states(Some(("errorOutput", &error_output)));
-                                let out = finish(self, catcher, &st, error_output.clone())?;
-                                return Ok((
-                                    catcher
-                                        .get("Next")
-                                        .and_then(Value::as_str)
-                                        .map(str::to_owned),
-                                    out,
-                                ));
-                            }
-                        }
-                        Err(f)
+                        let Some(catcher) = catcher_for(s, &f) else {
+                            return Err(f);
+                        };
+                        let error_output = json!({"Error": f.error, "Cause": f.cause});
+                        let st = states(Some(("errorOutput", &error_output)));
+                        let out = finish(self, catcher, &st, error_output.clone())?;
+                        let target = catcher
+                            .get("Next")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned);
+                        Ok((target, out))
                     }
                 }
             }
@@ -554,29 +489,48 @@ impl Exec<'_> {
                 ),
             )));
         };
+        self.iterate(s, items, env.vars, located, |item, value| {
+            match s.get("ItemSelector") {
+                Some(tpl) => {
+                    let mut item_states = st.clone();
+                    item_states["context"]["Map"] = json!({ "Item": item });
+                    jsonata::template(tpl, &item_states, env.vars, "ItemSelector").map_err(located)
+                }
+                None => Ok(value),
+            }
+        })
+    }
+
+    /// Runs a Map's item processor once per item. `select` makes an iteration's input from
+    /// the item's context object (`{Index, Value}`) and value. An iteration reads the outer
+    /// variables; what it assigns stays inside it.
+    fn iterate(
+        &mut self,
+        s: &Value,
+        items: Vec<Value>,
+        vars: &Map<String, Value>,
+        located: &dyn Fn(AslError) -> Failure,
+        select: impl Fn(&Value, Value) -> Result<Value, Failure>,
+    ) -> Result<Value, Failure> {
         let processor = s
             .get("ItemProcessor")
             .or_else(|| s.get("Iterator"))
             .ok_or_else(|| located(AslError::runtime("Map state without ItemProcessor")))?;
-        self.events += 1;
+        self.events += 1; // MapStateStarted
         let mut results = Vec::with_capacity(items.len());
         for (index, value) in items.into_iter().enumerate() {
             let item = json!({"Index": index, "Value": value});
-            let iteration_input = match s.get("ItemSelector") {
-                Some(tpl) => {
-                    let mut item_states = st.clone();
-                    item_states["context"]["Map"] = json!({"Item": item});
-                    jsonata::template(tpl, &item_states, env.vars, "ItemSelector")
-                        .map_err(located)?
-                }
-                None => value,
-            };
-            self.events += 1;
-            let mut scope = env.vars.clone();
-            results.push(self.machine(processor, iteration_input, Some(&item), &mut scope)?);
-            self.events += 1;
+            let iteration_input = select(&item, value)?;
+            self.events += 1; // MapIterationStarted
+            results.push(self.machine(
+                processor,
+                iteration_input,
+                Some(&item),
+                &mut vars.clone(),
+            )?);
+            self.events += 1; // MapIterationSucceeded
         }
-        self.events += 1;
+        self.events += 1; // MapStateSucceeded
         Ok(Value::Array(results))
     }
 
@@ -680,23 +634,7 @@ impl Exec<'_> {
             }
             "Parallel" => {
                 let result = self.with_retry(s, &input, env, located, |me, effective| {
-                    let mut results = Vec::new();
-                    me.events += 1; // ParallelStateStarted
-                    for branch in s
-                        .get("Branches")
-                        .and_then(Value::as_array)
-                        .into_iter()
-                        .flatten()
-                    {
-                        results.push(me.machine(
-                            branch,
-                            effective.clone(),
-                            None,
-                            &mut env.vars.clone(),
-                        )?);
-                    }
-                    me.events += 1; // ParallelStateSucceeded
-                    Ok(Value::Array(results))
+                    me.branches(s, &effective, env.vars)
                 });
                 self.finish_task_like(s, input, env, located, result, next)
             }
@@ -732,6 +670,28 @@ impl Exec<'_> {
         }
     }
 
+    /// Runs a Parallel state's branches on `input`; each reads the outer variables, and what it
+    /// assigns stays inside it.
+    fn branches(
+        &mut self,
+        s: &Value,
+        input: &Value,
+        vars: &Map<String, Value>,
+    ) -> Result<Value, Failure> {
+        let mut results = Vec::new();
+        self.events += 1; // ParallelStateStarted
+        for branch in s
+            .get("Branches")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            results.push(self.machine(branch, input.clone(), None, &mut vars.clone())?);
+        }
+        self.events += 1; // ParallelStateSucceeded
+        Ok(Value::Array(results))
+    }
+
     /// Evaluates a state's (or Choice rule's) `Assign` against `basis` (its result) with the
     /// variables as they were when the state started; they are applied after it finishes.
     fn assign(&mut self, s: &Value, basis: &Value, env: &Env<'_>) -> Result<(), AslError> {
@@ -763,29 +723,18 @@ impl Exec<'_> {
                 Ok((next, output))
             }
             Err(f) => {
-                let name = f.error.clone().unwrap_or_default();
-                for catcher in s
-                    .get("Catch")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    if error_matches(catcher, &name) {
-                        let error_output = json!({"Error": f.error, "Cause": f.cause});
-                        let output = payload::apply_result_path(
-                            catcher.get("ResultPath"),
-                            input,
-                            error_output,
-                        )
+                let Some(catcher) = catcher_for(s, &f) else {
+                    return Err(f);
+                };
+                let error_output = json!({"Error": f.error, "Cause": f.cause});
+                let output =
+                    payload::apply_result_path(catcher.get("ResultPath"), input, error_output)
                         .map_err(located)?;
-                        let target = catcher
-                            .get("Next")
-                            .and_then(Value::as_str)
-                            .map(str::to_owned);
-                        return Ok((target, output));
-                    }
-                }
-                Err(f)
+                let target = catcher
+                    .get("Next")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                Ok((target, output))
             }
         }
     }
@@ -806,30 +755,38 @@ impl Exec<'_> {
         } else {
             payload::effective_input(s, input, env, "Parameters").map_err(located)?
         };
-        let retriers: Vec<Value> = s
+        self.retrying(s, |me| work(me, effective.clone()))
+    }
+
+    /// Runs `attempt` until it succeeds or no retrier of the state takes its error (each
+    /// retrier counts its own attempts; no sleeping: the reference executor has no clock).
+    fn retrying(
+        &mut self,
+        s: &Value,
+        mut attempt: impl FnMut(&mut Self) -> Result<Value, Failure>,
+    ) -> Result<Value, Failure> {
+        let retriers = s
             .get("Retry")
             .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+            .map_or(&[][..], Vec::as_slice);
         let mut counts = vec![0u64; retriers.len()];
         loop {
-            match work(self, effective.clone()) {
+            let f = match attempt(self) {
                 Ok(v) => return Ok(v),
-                Err(f) => {
-                    let name = f.error.clone().unwrap_or_default();
-                    let Some(k) = retriers.iter().position(|r| error_matches(r, &name)) else {
-                        return Err(f);
-                    };
-                    let max = retriers[k]
-                        .get("MaxAttempts")
-                        .and_then(Value::as_u64)
-                        .unwrap_or(3);
-                    if counts[k] >= max {
-                        return Err(f);
-                    }
-                    counts[k] += 1;
-                }
+                Err(f) => f,
+            };
+            let name = f.error.clone().unwrap_or_default();
+            let Some(k) = retriers.iter().position(|r| error_matches(r, &name)) else {
+                return Err(f);
+            };
+            let max = retriers[k]
+                .get("MaxAttempts")
+                .and_then(Value::as_u64)
+                .unwrap_or(3);
+            if counts[k] >= max {
+                return Err(f);
             }
+            counts[k] += 1;
         }
     }
 
@@ -858,33 +815,19 @@ impl Exec<'_> {
                 compact(&items)
             ))));
         };
-        let processor = s
-            .get("ItemProcessor")
-            .or_else(|| s.get("Iterator"))
-            .ok_or_else(|| located(AslError::runtime("Map state without ItemProcessor")))?;
         let selector = s.get("ItemSelector").or_else(|| s.get("Parameters"));
-        self.events += 1; // MapStateStarted
-        let mut results = Vec::with_capacity(items.len());
-        for (index, value) in items.into_iter().enumerate() {
-            let item = json!({"Index": index, "Value": value});
-            let mut item_context = env.context.clone();
-            item_context["Map"] = json!({"Item": item});
-            let item_env = Env {
-                context: &item_context,
-                vars: env.vars,
-            };
-            let iteration_input = match selector {
-                Some(tpl) => payload::template(tpl, &effective, &item_env).map_err(located)?,
-                None => value,
-            };
-            self.events += 1; // MapIterationStarted
-            // An iteration reads the outer variables; what it assigns stays inside it.
-            let mut scope = env.vars.clone();
-            results.push(self.machine(processor, iteration_input, Some(&item), &mut scope)?);
-            self.events += 1; // MapIterationSucceeded
-        }
-        self.events += 1; // MapStateSucceeded
-        Ok(Value::Array(results))
+        self.iterate(s, items, env.vars, located, |item, value| match selector {
+            Some(tpl) => {
+                let mut item_context = env.context.clone();
+                item_context["Map"] = json!({ "Item": item });
+                let item_env = Env {
+                    context: &item_context,
+                    vars: env.vars,
+                };
+                payload::template(tpl, &effective, &item_env).map_err(located)
+            }
+            None => Ok(value),
+        })
     }
 
     /// The `*Path` variants of MaxConcurrency / ToleratedFailureCount / ToleratedFailurePercentage
@@ -1005,6 +948,16 @@ fn number_text(v: &Value) -> String {
         Value::String(s) => s.clone(),
         other => compact(other),
     }
+}
+
+/// The first catcher of a state that takes this failure.
+fn catcher_for<'s>(s: &'s Value, f: &Failure) -> Option<&'s Value> {
+    let name = f.error.clone().unwrap_or_default();
+    s.get("Catch")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|c| error_matches(c, &name))
 }
 
 fn error_matches(rule: &Value, name: &str) -> bool {

@@ -127,35 +127,15 @@ fn bracket_names(path: &str) -> String {
 
 /// Jayway-style normalised form used in AWS's messages: `$.a.b[0]` → `$['a']['b'][0]`.
 pub fn normalised(path: &str) -> String {
-    let mut out = String::from("$");
-    let body = path.trim_start_matches('$');
-    let mut chars = body.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '.' => {
-                let mut name = String::new();
-                while let Some(&n) = chars.peek() {
-                    if n == '.' || n == '[' {
-                        break;
-                    }
-                    name.push(n);
-                    chars.next();
-                }
-                out.push_str(&format!("['{name}']"));
-            }
-            '[' => {
-                out.push('[');
-                for n in chars.by_ref() {
-                    out.push(n);
-                    if n == ']' {
-                        break;
-                    }
-                }
-            }
-            other => out.push(other),
-        }
+    match steps(path) {
+        Ok(steps) => std::iter::once("$".to_owned())
+            .chain(steps.iter().map(|s| match s {
+                Step::Name(n) => format!("['{n}']"),
+                Step::Index(i) => format!("[{i}]"),
+            }))
+            .collect(),
+        Err(_) => path.to_owned(),
     }
-    out
 }
 
 /// A reference path's steps: names and indices.
