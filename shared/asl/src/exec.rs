@@ -274,7 +274,6 @@ impl Exec<'_> {
         }
     }
 
-    /// Runs one state: (next state, output) or a failure.
     /// One state in JSONata mode: `Arguments`, `Output`, `Assign`, `Condition`, `Items`.
     fn state_jsonata(
         &mut self,
@@ -534,6 +533,7 @@ impl Exec<'_> {
         Ok(Value::Array(results))
     }
 
+    /// Runs one state: (next state, output) or a failure.
     fn state(
         &mut self,
         s: &Value,

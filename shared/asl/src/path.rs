@@ -41,6 +41,19 @@ pub fn select(path: &str, data: &Value, env: &Env) -> Result<Option<Value>, AslE
     }
 }
 
+/// Reads a dotted name up to the next `.` or `[`.
+fn read_name(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> String {
+    let mut name = String::new();
+    while let Some(&n) = chars.peek() {
+        if n == '.' || n == '[' {
+            break;
+        }
+        name.push(n);
+        chars.next();
+    }
+    name
+}
+
 /// The variable a path starts with (`$answer.x` → `answer`), if it names one.
 pub fn variable_name(path: &str) -> Option<&str> {
     let rest = path.strip_prefix('$')?;
@@ -92,14 +105,7 @@ fn bracket_names(path: &str) -> String {
                 if descendant {
                     chars.next();
                 }
-                let mut name = String::new();
-                while let Some(&n) = chars.peek() {
-                    if n == '.' || n == '[' {
-                        break;
-                    }
-                    name.push(n);
-                    chars.next();
-                }
+                let name = read_name(&mut chars);
                 let plain = name == "*"
                     || (!name.is_empty()
                         && name.chars().all(|c| c.is_alphanumeric() || c == '_')
@@ -152,14 +158,7 @@ fn steps(path: &str) -> Result<Vec<Step>, AslError> {
     while let Some(c) = chars.next() {
         match c {
             '.' => {
-                let mut name = String::new();
-                while let Some(&n) = chars.peek() {
-                    if n == '.' || n == '[' {
-                        break;
-                    }
-                    name.push(n);
-                    chars.next();
-                }
+                let name = read_name(&mut chars);
                 if name.is_empty() {
                     return Err(invalid());
                 }

@@ -1017,14 +1017,7 @@ impl<'a, 'w> Emitter<'a, 'w> {
         let mut prepare: Option<String> = None;
         let (resource, params, selector) = match integration {
             ServiceIntegration::DynamodbPutItem => {
-                let dataset = cfg
-                    .get("dataset")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                let pk = match &self.opts.dataset_namespace {
-                    Some(ns) => format!("{ns}#{dataset}"),
-                    None => dataset.to_owned(),
-                };
+                let (dataset, pk) = self.dataset_key(cfg);
                 let record = cfg.get("record").cloned().unwrap_or(Value::Null);
                 let data = match &record {
                     Value::String(s) if template::pure_path(s).is_some() => {
@@ -1265,6 +1258,19 @@ impl<'a, 'w> Emitter<'a, 'w> {
         }
     }
 
+    /// A store node's dataset name and its partition key (namespaced when configured).
+    fn dataset_key<'c>(&self, cfg: &'c Value) -> (&'c str, String) {
+        let dataset = cfg
+            .get("dataset")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let pk = match &self.opts.dataset_namespace {
+            Some(ns) => format!("{ns}#{dataset}"),
+            None => dataset.to_owned(),
+        };
+        (dataset, pk)
+    }
+
     /// A JSONata-mode Task: `Arguments`, and an `Output` that records `entry` (an expression
     /// over `$states.result`) as the node's entry.
     fn task_state(&self, id: &str, resource: &str, args: Value, entry: &str) -> Value {
@@ -1320,14 +1326,7 @@ impl<'a, 'w> Emitter<'a, 'w> {
         };
         match integration {
             ServiceIntegration::DynamodbPutItem => {
-                let dataset = cfg
-                    .get("dataset")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                let pk = match &self.opts.dataset_namespace {
-                    Some(ns) => format!("{ns}#{dataset}"),
-                    None => dataset.to_owned(),
-                };
+                let (dataset, pk) = self.dataset_key(cfg);
                 let record = cfg.get("record").cloned().unwrap_or(Value::Null);
                 let key = match cfg.get("key") {
                     Some(k) => as_string(k),

@@ -267,25 +267,12 @@ impl<'a> Interp<'a> {
                 match self.task(s, &args) {
                     Ok(raw) => Ok((next, output(s, &states_var(Some(&raw), None), raw.clone())?)),
                     Err(f) => {
-                        for c in s
-                            .get("Catch")
-                            .and_then(Value::as_array)
-                            .cloned()
-                            .unwrap_or_default()
-                        {
-                            let errs: Vec<&str> = c["ErrorEquals"]
-                                .as_array()
-                                .unwrap()
-                                .iter()
-                                .filter_map(Value::as_str)
-                                .collect();
-                            if errs.contains(&"States.ALL") || errs.contains(&f.error.as_str()) {
-                                let err = json!({"Error": f.error, "Cause": f.cause});
-                                let out = output(&c, &states_var(None, Some(&err)), err.clone())?;
-                                return Ok((Some(c["Next"].as_str().unwrap().to_owned()), out));
-                            }
-                        }
-                        Err(f)
+                        let Some(c) = catcher(s, &f) else {
+                            return Err(f);
+                        };
+                        let err = json!({"Error": f.error, "Cause": f.cause});
+                        let out = output(&c, &states_var(None, Some(&err)), err.clone())?;
+                        Ok((Some(c["Next"].as_str().unwrap().to_owned()), out))
                     }
                 }
             }
@@ -375,28 +362,15 @@ impl<'a> Interp<'a> {
         input: Value,
         f: Failure,
     ) -> Result<(Option<String>, Value), Failure> {
-        for c in s
-            .get("Catch")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
-        {
-            let errs: Vec<&str> = c["ErrorEquals"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter_map(Value::as_str)
-                .collect();
-            if errs.contains(&"States.ALL") || errs.contains(&f.error.as_str()) {
-                let err = json!({"Error": f.error, "Cause": f.cause});
-                let out = match c.get("ResultPath") {
-                    Some(Value::String(p)) => set(input, p, err)?,
-                    _ => err,
-                };
-                return Ok((Some(c["Next"].as_str().unwrap().to_owned()), out));
-            }
-        }
-        Err(f)
+        let Some(c) = catcher(s, &f) else {
+            return Err(f);
+        };
+        let err = json!({"Error": f.error, "Cause": f.cause});
+        let out = match c.get("ResultPath") {
+            Some(Value::String(p)) => set(input, p, err)?,
+            _ => err,
+        };
+        Ok((Some(c["Next"].as_str().unwrap().to_owned()), out))
     }
 }
 
@@ -428,6 +402,23 @@ pub fn jsonata_template(t: &Value, vars: &Value) -> Result<Value, Failure> {
         }
         other => Ok(other.clone()),
     }
+}
+
+/// The first catcher of a state whose ErrorEquals takes this failure.
+fn catcher(s: &Value, f: &Failure) -> Option<Value> {
+    s.get("Catch")?
+        .as_array()?
+        .iter()
+        .find(|c| {
+            let errs: Vec<&str> = c["ErrorEquals"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            errs.contains(&"States.ALL") || errs.contains(&f.error.as_str())
+        })
+        .cloned()
 }
 
 fn apply_result(s: &Value, input: Value, result: Value) -> Result<Value, Failure> {
