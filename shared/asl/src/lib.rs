@@ -3,13 +3,11 @@
 //! This crate holds the pure parts of ASL semantics, shared by every way of running a state
 //! machine: JSONPath selection ([`path`]), payload templates and the input/output pipeline
 //! ([`payload`]), intrinsic functions ([`intrinsics`]), Choice rules ([`choice`]) and error
-//! names ([`AslError`]). [`exec`] is a synchronous reference executor over them, measured
-//! against the cases recorded on AWS (`tests/asl-conformance/`); the durable engine
-//! (issue 3) drives the same functions.
+//! names ([`AslError`]). The embedded engine (`cm-engine`) drives them; it is measured
+//! against the cases recorded on AWS (`tests/asl-conformance/`).
 
 pub mod choice;
 mod error;
-pub mod exec;
 pub mod intrinsics;
 pub mod jsonata;
 pub mod path;

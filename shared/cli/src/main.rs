@@ -9,6 +9,8 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod engine_cmd;
+
 /// Collect data and orchestrate workflows: validate and compile ConcertMaster workflows into
 /// Amazon States Language state machines.
 #[derive(Parser)]
@@ -72,6 +74,29 @@ enum Command {
     },
     /// Print the JSON Schema (draft 2020-12) of the workflow file format.
     Schema,
+    /// Compile a workflow and run it on the embedded engine, showing node statuses as they
+    /// change; prints the run's outcome ({"status", "output"} or {"status", "error", "cause"})
+    /// and exits 1 if the run did not succeed.
+    ///
+    /// Node handlers arrive with the node handlers issue: until then every node task answers
+    /// with its input as output and the node type's first port, marked "simulated": true, and
+    /// dataset writes and queue sends are accepted without being stored.
+    Run {
+        /// Workflow JSON file.
+        file: PathBuf,
+        /// Run input as JSON text, or @FILE.
+        #[arg(long)]
+        input: Option<String>,
+        /// Keep the run in this SQLite database (it resumes if interrupted); in memory
+        /// otherwise.
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// Print only the outcome.
+        #[arg(long, short)]
+        quiet: bool,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
     /// Work with Amazon States Language definitions directly.
     #[command(subcommand)]
     Asl(AslCommand),
@@ -79,11 +104,13 @@ enum Command {
 
 #[derive(Subcommand)]
 enum AslCommand {
-    /// Run an ASL definition with the reference executor and print
+    /// Run an ASL definition on the embedded engine and print
     /// {"status": "SUCCEEDED", "output": ...} or {"status": "FAILED", "error": ..., "cause": ...}.
     ///
-    /// The reference executor runs Pass, Choice, Succeed, Fail, Wait (without sleeping),
-    /// Parallel and inline Map; Task states fail (the engine that runs them is in progress).
+    /// Any valid ASL runs. Task states can call the local node-runner function
+    /// (`concertmaster-node-runner` via arn:aws:states:::lambda:invoke, simulated until node
+    /// handlers exist) and child executions (arn:aws:states:::states:startExecution[.sync]);
+    /// other resources fail with States.Runtime naming the resource.
     Run {
         /// File with the state machine definition (JSON).
         #[arg(long)]
@@ -94,6 +121,23 @@ enum AslCommand {
         /// Workflow type, which decides the context object's fields.
         #[arg(long = "type", value_enum, default_value_t = MachineType::Standard)]
         machine_type: MachineType,
+        /// Journal the execution in this SQLite database: if the process dies, `asl resume`
+        /// (or running the same command again with the same --name) finishes it.
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// Execution name (idempotency key: the same name and input return the same execution).
+        #[arg(long)]
+        name: Option<String>,
+        /// Do not really wait: Wait states and retry intervals complete at once.
+        #[arg(long)]
+        virtual_time: bool,
+    },
+    /// Reopen a database, finish every execution left RUNNING (after a crash or kill), and
+    /// print one outcome line per execution.
+    Resume {
+        /// The SQLite database given to `asl run --db` or `run --db`.
+        #[arg(long)]
+        db: PathBuf,
     },
 }
 
@@ -356,29 +400,56 @@ fn run(cli: Cli) -> Result<ExitCode> {
             definition,
             input,
             machine_type,
+            db,
+            name,
+            virtual_time,
         }) => {
-            let read = |p: &Path| -> Result<serde_json::Value> {
-                let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
-                serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", p.display()))
-            };
-            let definition = read(&definition)?;
-            let input = match input {
-                Some(p) => read(&p)?,
-                None => json!({}),
-            };
-            let opts = cm_asl::exec::RunOptions {
-                execution_type: match machine_type {
-                    MachineType::Standard => cm_asl::exec::ExecutionType::Standard,
-                    MachineType::Express => cm_asl::exec::ExecutionType::Express,
+            let outcome = engine_cmd::asl_run(
+                engine_cmd::AslRun {
+                    definition,
+                    input,
+                    machine_type: match machine_type {
+                        MachineType::Standard => cm_engine::MachineType::Standard,
+                        MachineType::Express => cm_engine::MachineType::Express,
+                    },
+                    db,
+                    name,
+                    virtual_time,
                 },
-                ..Default::default()
-            };
-            let outcome = cm_asl::exec::run(&definition, input, &opts);
-            emit!(
-                "{}",
-                serde_json::to_string(&cm_asl::exec::outcome_json(&outcome))?
-            );
+                Registry::builtin(),
+            )?;
+            emit!("{}", serde_json::to_string(&outcome)?);
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Asl(AslCommand::Resume { db }) => {
+            for line in engine_cmd::asl_resume(&db, Registry::builtin())? {
+                emit!("{}", serde_json::to_string(&line)?);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run {
+            file,
+            input,
+            db,
+            quiet,
+            registry,
+        } => {
+            let registry = registry.load()?;
+            let (outcome, ok) = engine_cmd::workflow_run(
+                engine_cmd::WorkflowRun {
+                    file,
+                    input,
+                    db,
+                    quiet,
+                },
+                registry,
+            )?;
+            emit!("{}", serde_json::to_string_pretty(&outcome)?);
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Command::Schema => {
             emit!(

@@ -158,16 +158,11 @@ fn check_run(
         }
     }
     let expected = reference(wf, &port_of, &branching);
-    // The engine's reference executor (cm-asl) must take the same nodes.
-    let mut resources = support::OracleResources(&oracle);
-    let (outcome, trace) = cm_asl::exec::run_traced(
-        &compiled.definition,
-        Value::Object(input.clone()),
-        &cm_asl::exec::RunOptions::default(),
-        &mut resources,
-    );
-    if !matches!(outcome, cm_asl::exec::Outcome::Succeeded(_)) {
-        return Err(format!("cm-asl run failed: {outcome:?}"));
+    // The embedded engine must take the same nodes.
+    let (outcome, trace) =
+        support::engine_run(&compiled.definition, Value::Object(input.clone()), &oracle);
+    if outcome.status != cm_engine::Status::Succeeded {
+        return Err(format!("engine run failed: {outcome:?}"));
     }
     let engine_ran: BTreeSet<String> = trace
         .iter()
@@ -177,7 +172,7 @@ fn check_run(
         .collect();
     if engine_ran != expected {
         return Err(format!(
-            "cm-asl ran {engine_ran:?}, semantics say {expected:?}"
+            "the engine ran {engine_ran:?}, semantics say {expected:?}"
         ));
     }
     let run = Interp::run(compiled, &oracle, Value::Object(input))

@@ -6,13 +6,12 @@
 
 mod support;
 
-use cm_asl::exec::{Outcome, RunOptions, run_traced};
 use cm_compiler::{CompileOptions, StateRole, compile};
 use cm_registry::Registry;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use support::{Interp, Oracle, OracleResources};
+use support::{Interp, Oracle, engine_run};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -66,17 +65,11 @@ fn every_example_runs_its_scenarios() {
                 .map(|v| v.as_str().unwrap())
                 .collect();
             assert_eq!(ran, expected, "{stem} / {name}");
-            // The same run on the engine's reference executor (cm-asl) takes the same nodes.
-            let mut resources = OracleResources(&oracle);
-            let (outcome, trace) = run_traced(
-                &compiled.definition,
-                sc["input"].clone(),
-                &RunOptions::default(),
-                &mut resources,
-            );
+            // The same run on the embedded engine takes the same nodes.
+            let (outcome, trace) = engine_run(&compiled.definition, sc["input"].clone(), &oracle);
             assert!(
-                matches!(outcome, Outcome::Succeeded(_)),
-                "{stem} / {name}: cm-asl run: {outcome:?}"
+                outcome.status == cm_engine::Status::Succeeded,
+                "{stem} / {name}: engine run: {outcome:?}"
             );
             let engine_ran: BTreeSet<&str> = trace
                 .iter()
@@ -86,7 +79,7 @@ fn every_example_runs_its_scenarios() {
                 .collect();
             assert_eq!(
                 engine_ran, expected,
-                "{stem} / {name}: cm-asl ran other nodes"
+                "{stem} / {name}: the engine ran other nodes"
             );
             // Every node that ran outside a loop body has its entry in the final document.
             let in_loops = loop_body_nodes(&compiled.definition);

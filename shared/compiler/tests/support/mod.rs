@@ -900,52 +900,137 @@ fn check_dollar_keys(v: &Value, at: &str, problems: &mut Vec<String>) {
     }
 }
 
-/// Task resources for cm-asl that answer like the scenario's node-runner and AWS services.
-pub struct OracleResources<'a>(pub &'a Oracle);
-
-impl cm_asl::exec::Resources for OracleResources<'_> {
-    fn call(
-        &mut self,
-        resource: &str,
-        input: Value,
-        _context: &Value,
-    ) -> Result<Value, cm_asl::AslError> {
-        let node = input
-            .pointer("/Payload/node/id")
-            .or_else(|| input.pointer("/Item/nodeId/S"))
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
-        if let Some(error) = self.0.failures.get(&node) {
-            return Err(cm_asl::AslError::new(
-                error.clone(),
-                format!("{node} failed"),
-            ));
-        }
-        let output = self
-            .0
-            .outputs
-            .get(&node)
-            .cloned()
-            .unwrap_or(serde_json::json!({"from": node}));
-        let port = self
-            .0
-            .ports
-            .get(&node)
-            .cloned()
-            .unwrap_or_else(|| "out".into());
-        Ok(match resource {
-            "arn:aws:states:::lambda:invoke" => {
-                serde_json::json!({"Payload": {"output": output, "port": port}, "StatusCode": 200})
-            }
-            "arn:aws:states:::lambda:invoke.waitForTaskToken" => {
-                serde_json::json!({"output": output, "port": port})
-            }
-            "arn:aws:states:::sqs:sendMessage" => serde_json::json!({"MessageId": "m-1"}),
-            "arn:aws:states:::dynamodb:putItem" => serde_json::json!({}),
-            other => {
-                serde_json::json!({"Output": output, "ExecutionArn": format!("{other}:child")})
-            }
-        })
+/// How the oracle answers a Task: the node-runner's reply or an AWS service's.
+fn oracle_answer(
+    oracle: &Oracle,
+    resource: &str,
+    input: &Value,
+) -> Result<Value, cm_asl::AslError> {
+    let node = input
+        .pointer("/Payload/node/id")
+        .or_else(|| input.pointer("/Item/nodeId/S"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    if let Some(error) = oracle.failures.get(&node) {
+        return Err(cm_asl::AslError::new(
+            error.clone(),
+            format!("{node} failed"),
+        ));
     }
+    let output = oracle
+        .outputs
+        .get(&node)
+        .cloned()
+        .unwrap_or(serde_json::json!({"from": node}));
+    let port = oracle
+        .ports
+        .get(&node)
+        .cloned()
+        .unwrap_or_else(|| "out".into());
+    Ok(match resource {
+        "arn:aws:states:::lambda:invoke" => {
+            serde_json::json!({"Payload": {"output": output, "port": port}, "StatusCode": 200})
+        }
+        "arn:aws:states:::lambda:invoke.waitForTaskToken" => {
+            serde_json::json!({"output": output, "port": port})
+        }
+        "arn:aws:states:::sqs:sendMessage" => serde_json::json!({"MessageId": "m-1"}),
+        "arn:aws:states:::dynamodb:putItem" => serde_json::json!({}),
+        other => {
+            serde_json::json!({"Output": output, "ExecutionArn": format!("{other}:child")})
+        }
+    })
+}
+
+/// Runs a compiled definition on the embedded engine (in memory, virtual time) with Task
+/// resources answered by the oracle; callback tasks are answered through SendTaskSuccess.
+/// Returns the closed execution and the names of the states entered, in order.
+pub fn engine_run(
+    definition: &Value,
+    input: Value,
+    oracle: &Oracle,
+) -> (cm_engine::ExecutionRecord, Vec<String>) {
+    use std::sync::{Arc, OnceLock};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    rt.block_on(async {
+        let engine_cell: Arc<OnceLock<cm_engine::Engine>> = Arc::new(OnceLock::new());
+        let handler = {
+            let oracle = oracle.clone();
+            let cell = engine_cell.clone();
+            cm_engine::FnHandler(move |call: &cm_engine::TaskCall| {
+                let answer = oracle_answer(&oracle, &call.resource, &call.input)?;
+                if let (Some(token), Some(engine)) = (call.task_token.clone(), cell.get()) {
+                    let engine = engine.clone();
+                    tokio::spawn(async move {
+                        engine
+                            .send_task_success(&token, answer)
+                            .await
+                            .expect("callback");
+                    });
+                    return Ok(Value::Null);
+                }
+                Ok(answer)
+            })
+        };
+        let handler = Arc::new(handler);
+        let mut resources = cm_engine::Resources::new();
+        for arn in [
+            "arn:aws:states:::lambda:invoke",
+            "arn:aws:states:::sqs:sendMessage",
+            "arn:aws:states:::dynamodb:putItem",
+            "arn:aws:states:::states:startExecution",
+        ] {
+            let h = handler.clone();
+            resources = resources.resource(
+                arn,
+                cm_engine::FnHandler(move |c: &cm_engine::TaskCall| (h.0)(c)),
+            );
+        }
+        let engine = cm_engine::Engine::open(cm_engine::EngineConfig {
+            clock: cm_engine::Clock::virtual_at(0),
+            resources,
+            ..cm_engine::EngineConfig::default()
+        })
+        .await
+        .expect("engine");
+        let _ = engine_cell.set(engine.clone());
+        let sm = engine
+            .create_state_machine("compiled", definition, cm_engine::MachineType::Standard)
+            .await
+            .expect("the compiled definition is valid ASL");
+        let started = engine
+            .start_execution(&sm.arn, None, input)
+            .await
+            .expect("start");
+        let rec = engine.wait(&started.execution_arn).await.expect("wait");
+        let mut trace = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = engine
+                .get_execution_history(
+                    &started.execution_arn,
+                    cm_engine::HistoryQuery {
+                        max_results: 1000,
+                        next_token: token.as_deref(),
+                        reverse: false,
+                    },
+                )
+                .expect("history");
+            trace.extend(
+                page.events
+                    .iter()
+                    .filter(|e| e.kind.ends_with("StateEntered"))
+                    .filter_map(|e| e.details["name"].as_str().map(str::to_owned)),
+            );
+            match page.next_token {
+                Some(t) => token = Some(t),
+                None => break,
+            }
+        }
+        (rec, trace)
+    })
 }

@@ -1,11 +1,12 @@
-//! The reference executor against the cases recorded on AWS (`tests/asl-conformance/`).
+//! The engine against the cases recorded on AWS (`tests/asl-conformance/`), each run as a real
+//! execution of an in-memory engine on virtual time.
 //! Reports pass/total per feature and fails if a feature drops below `floor.json`.
 //! Comparison follows the corpus's runner: numbers by value, `ignore_paths` removed,
 //! `match_patterns` / `cause_pattern` as anchored regexes, `cause_json` parsed.
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use cm_asl::exec::{ExecutionType, Outcome, RunOptions, run};
+use cm_engine::{ExecutionRecord, MachineType, RunOnce, Status, run_once};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -112,11 +113,12 @@ fn pointer<'a>(doc: &'a Value, pointer: &str) -> Option<&'a Value> {
     doc.pointer(pointer)
 }
 
-fn compare(case: &Value, outcome: &Outcome) -> Vec<String> {
+fn compare(case: &Value, rec: &ExecutionRecord) -> Vec<String> {
     let exp = &case["expected"];
     let mut problems = Vec::new();
-    match (exp["status"].as_str(), outcome) {
-        (Some("SUCCEEDED"), Outcome::Succeeded(output)) => {
+    match (exp["status"].as_str(), rec.status) {
+        (Some("SUCCEEDED"), Status::Succeeded) => {
+            let output = rec.output.as_ref().unwrap_or(&Value::Null);
             if let Some(expected) = exp.get("output") {
                 let ignore: Vec<String> = case
                     .get("ignore_paths")
@@ -141,7 +143,8 @@ fn compare(case: &Value, outcome: &Outcome) -> Vec<String> {
                 }
             }
         }
-        (Some("FAILED"), Outcome::Failed { error, cause }) => {
+        (Some("FAILED"), Status::Failed) => {
+            let (error, cause) = (&rec.error, &rec.cause);
             for (field, got) in [("error", error), ("cause", cause)] {
                 if let Some(want) = exp.get(field) {
                     let want = want.as_str().map(str::to_owned);
@@ -165,13 +168,16 @@ fn compare(case: &Value, outcome: &Outcome) -> Vec<String> {
                 }
             }
         }
-        (want, got) => problems.push(format!("status: expected {want:?}, got {got:?}")),
+        (want, got) => problems.push(format!(
+            "status: expected {want:?}, got {got:?} ({:?} {:?} {:?})",
+            rec.output, rec.error, rec.cause
+        )),
     }
     problems
 }
 
-#[test]
-fn conformance_with_aws_recordings() {
+#[tokio::test]
+async fn conformance_with_aws_recordings() {
     let filter = std::env::var("CONFORMANCE_FILTER").unwrap_or_default();
     let verbose = std::env::var_os("CONFORMANCE_VERBOSE").is_some();
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir().join("cases"))
@@ -185,20 +191,21 @@ fn conformance_with_aws_recordings() {
     for file in &files {
         let case: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
         let feature = case["feature"].as_str().unwrap_or("other").to_owned();
-        let opts = RunOptions {
-            execution_type: if case["source"]["state_machine_type"] == "EXPRESS" {
-                ExecutionType::Express
+        let opts = RunOnce {
+            machine_type: if case["source"]["state_machine_type"] == "EXPRESS" {
+                MachineType::Express
             } else {
-                ExecutionType::Standard
+                MachineType::Standard
             },
-            ..RunOptions::default()
+            name: Some("execution".into()),
+            virtual_time: true,
+            ..RunOnce::default()
         };
         let definition = case["definition"].clone();
         let input = case["input"].clone();
-        let outcome = std::panic::catch_unwind(move || run(&definition, input, &opts));
-        let problems = match &outcome {
-            Ok(outcome) => compare(&case, outcome),
-            Err(_) => vec!["the executor panicked".to_owned()],
+        let problems = match run_once(&definition, input, opts).await {
+            Ok(rec) => compare(&case, &rec),
+            Err(e) => vec![format!("the engine refused the case: {e}")],
         };
         let entry = tally.entry(feature).or_default();
         entry.1 += 1;

@@ -1,0 +1,346 @@
+//! Commands that run state machines on the embedded engine: `asl run`, `asl resume` and
+//! `run` (compile a workflow and run it with a live display of node statuses).
+
+use anyhow::{Context, Result, bail};
+use cm_compiler::{CompileOptions, StateRole};
+use cm_engine::{
+    Clock, Engine, EngineConfig, EngineError, FnHandler, MachineType, Resources, Status,
+    StoreConfig, TaskCall,
+};
+use cm_registry::Registry;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+/// The Task resources `concertmaster` runs locally until node handlers exist (issue 4):
+/// the node-runner function answers every node with its input as output and the node type's
+/// first port, or the port named in `ports` for its node id (callback nodes such as approvals
+/// are answered through SendTaskSuccess the same way), and the datasets table and queues
+/// accept writes without storing them. Every answer is marked `"simulated": true` in the task
+/// result so that it is visible in the run.
+pub fn local_resources(
+    registry: Arc<Registry>,
+    ports: HashMap<String, String>,
+    engine: Arc<OnceLock<Engine>>,
+) -> Resources {
+    let node_runner = move |call: &TaskCall| -> Result<Value, cm_asl::AslError> {
+        let node_type = call
+            .input
+            .pointer("/node/type")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let node_id = call
+            .input
+            .pointer("/node/id")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let port = ports
+            .get(node_id)
+            .cloned()
+            .or_else(|| {
+                registry
+                    .latest(node_type)
+                    .and_then(|r| r.descriptor().output_ports.first().map(|p| p.name.clone()))
+            })
+            .unwrap_or_else(|| "out".into());
+        let answer = json!({
+            "output": call.input.get("input").cloned().unwrap_or(Value::Null),
+            "port": port,
+            "simulated": true,
+        });
+        if let (Some(token), Some(engine)) = (call.task_token.clone(), engine.get()) {
+            let engine = engine.clone();
+            tokio::spawn(async move {
+                if let Err(e) = engine.send_task_success(&token, answer).await {
+                    eprintln!("simulated callback failed: {e}");
+                }
+            });
+            return Ok(json!({"simulated": true}));
+        }
+        Ok(answer)
+    };
+    let node_runner = Arc::new(node_runner);
+    let plugin = node_runner.clone();
+    Resources::new()
+        .function(
+            "concertmaster-node-runner",
+            FnHandler(move |c: &TaskCall| node_runner(c)),
+        )
+        .function(
+            "concertmaster-plugin",
+            FnHandler(move |c: &TaskCall| plugin(c)),
+        )
+        .resource(
+            "arn:aws:states:::dynamodb:putItem",
+            FnHandler(|_: &TaskCall| Ok(json!({"simulated": true}))),
+        )
+        .resource(
+            "arn:aws:states:::sqs:sendMessage",
+            FnHandler(|c: &TaskCall| Ok(json!({"MessageId": c.invocation_id, "simulated": true}))),
+        )
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn read_json(p: &Path) -> Result<Value> {
+    let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+    serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", p.display()))
+}
+
+async fn open(
+    db: Option<&Path>,
+    virtual_time: bool,
+    registry: Arc<Registry>,
+    ports: HashMap<String, String>,
+) -> Result<Engine> {
+    let cell = Arc::new(OnceLock::new());
+    let config = EngineConfig {
+        store: match db {
+            Some(path) => StoreConfig::Sqlite {
+                path: path.to_owned(),
+                durability: Default::default(),
+            },
+            None => StoreConfig::Memory,
+        },
+        clock: if virtual_time {
+            Clock::virtual_at(1_767_225_600_000)
+        } else {
+            Clock::System
+        },
+        resources: local_resources(registry, ports, cell.clone()),
+        ..EngineConfig::default()
+    };
+    let engine = Engine::open(config).await.map_err(engine_error)?;
+    let _ = cell.set(engine.clone());
+    Ok(engine)
+}
+
+fn engine_error(e: EngineError) -> anyhow::Error {
+    anyhow::anyhow!("{}: {e}", e.code())
+}
+
+/// Options of `asl run`.
+pub struct AslRun {
+    pub definition: PathBuf,
+    pub input: Option<PathBuf>,
+    pub machine_type: MachineType,
+    pub db: Option<PathBuf>,
+    pub name: Option<String>,
+    pub virtual_time: bool,
+}
+
+/// `asl run`: runs a definition once and prints the runner's outcome document.
+pub fn asl_run(opts: AslRun, registry: Registry) -> Result<Value> {
+    let definition = read_json(&opts.definition)?;
+    let input = match &opts.input {
+        Some(p) => read_json(p)?,
+        None => json!({}),
+    };
+    runtime()?.block_on(async {
+        let engine = open(
+            opts.db.as_deref(),
+            opts.virtual_time,
+            Arc::new(registry),
+            HashMap::new(),
+        )
+        .await?;
+        let sm_name = opts
+            .definition
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .map(|s| {
+                s.trim_end_matches(".asl").replace(
+                    |c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_',
+                    "-",
+                )
+            })
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "state-machine".into());
+        let sm = engine
+            .create_state_machine(&sm_name, &definition, opts.machine_type)
+            .await
+            .map_err(engine_error)?;
+        let arn = match engine
+            .start_execution(&sm.arn, opts.name.clone(), input)
+            .await
+        {
+            Ok(s) => s.execution_arn,
+            // A durable run that already finished: report it.
+            Err(EngineError::ExecutionAlreadyExists { arn, .. }) if opts.db.is_some() => arn,
+            Err(e) => return Err(engine_error(e)),
+        };
+        let rec = engine.wait(&arn).await.map_err(engine_error)?;
+        engine.shutdown().await;
+        Ok(cm_engine::outcome_json(&rec))
+    })
+}
+
+/// `asl resume`: reopens a database, lets every execution left RUNNING finish, and prints one
+/// line per execution.
+pub fn asl_resume(db: &Path, registry: Registry) -> Result<Vec<Value>> {
+    if !db.exists() {
+        bail!("{} does not exist", db.display());
+    }
+    runtime()?.block_on(async {
+        let engine = open(Some(db), false, Arc::new(registry), HashMap::new()).await?;
+        let mut lines = Vec::new();
+        let mut token = None;
+        let mut running = Vec::new();
+        loop {
+            let page = engine
+                .list_executions(None, Some(Status::Running), 1000, token.as_deref())
+                .map_err(engine_error)?;
+            running.extend(page.executions.into_iter().map(|e| e.arn));
+            match page.next_token {
+                Some(t) => token = Some(t),
+                None => break,
+            }
+        }
+        for arn in running {
+            let rec = engine.wait(&arn).await.map_err(engine_error)?;
+            let mut line = cm_engine::outcome_json(&rec);
+            line["execution"] = json!(rec.arn);
+            lines.push(line);
+        }
+        engine.shutdown().await;
+        Ok(lines)
+    })
+}
+
+/// Options of `run`.
+pub struct WorkflowRun {
+    pub file: PathBuf,
+    pub input: Option<String>,
+    pub db: Option<PathBuf>,
+    pub quiet: bool,
+}
+
+/// `run`: compiles a workflow, runs it, shows node statuses as they change, and returns the
+/// closed execution's outcome document.
+pub fn workflow_run(opts: WorkflowRun, registry: Registry) -> Result<(Value, bool)> {
+    let text = std::fs::read_to_string(&opts.file)
+        .with_context(|| format!("reading {}", opts.file.display()))?;
+    let wf = cm_model::from_json_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", opts.file.display()))?;
+    let compiled = match cm_compiler::compile(&wf, &registry, &CompileOptions::default()) {
+        Ok(c) => c,
+        Err(e) => bail!(
+            "{} does not compile ({e}); run `concertmaster validate {}` for details",
+            opts.file.display(),
+            opts.file.display()
+        ),
+    };
+    let input: Value = match &opts.input {
+        Some(t) if t.starts_with('@') => read_json(Path::new(&t[1..]))?,
+        Some(t) => serde_json::from_str(t).context("--input must be JSON (or @FILE)")?,
+        None => json!({}),
+    };
+    // state name → (node id, node type)
+    let mut nodes: HashMap<String, (String, String)> = HashMap::new();
+    for (state, r) in &compiled.state_map {
+        if r.role == StateRole::Node
+            && let Some(id) = &r.node_id
+        {
+            let ty = wf
+                .nodes
+                .iter()
+                .find(|n| &n.id == id)
+                .map(|n| n.node_type.clone())
+                .unwrap_or_default();
+            nodes.insert(state.clone(), (id.clone(), ty));
+        }
+    }
+    let machine_type = if compiled.execution_type == cm_compiler::ExecutionType::Express {
+        MachineType::Express
+    } else {
+        MachineType::Standard
+    };
+    // The simulated node-runner takes each node's first wired port, so the run goes somewhere.
+    let mut ports: HashMap<String, String> = HashMap::new();
+    for e in &wf.edges {
+        ports
+            .entry(e.from.clone())
+            .or_insert_with(|| e.from_port.clone());
+    }
+    let quiet = opts.quiet;
+    runtime()?.block_on(async move {
+        let engine = open(opts.db.as_deref(), false, Arc::new(registry), ports).await?;
+        let mut events = engine.subscribe();
+        let sm = engine
+            .create_state_machine(&wf.id, &compiled.definition, machine_type)
+            .await
+            .map_err(engine_error)?;
+        let started = engine
+            .start_execution(&sm.arn, None, input)
+            .await
+            .map_err(engine_error)?;
+        let arn = started.execution_arn.clone();
+        if !quiet {
+            eprintln!("run {arn}");
+        }
+        let mut began: HashMap<String, Instant> = HashMap::new();
+        let mut status: BTreeMap<String, &'static str> = BTreeMap::new();
+        loop {
+            let ev = match events.recv().await {
+                Ok(ev) => ev,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(_) => break,
+            };
+            if &*ev.execution_arn != arn.as_str() {
+                continue;
+            }
+            let e = &ev.event;
+            let state = e
+                .details
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if let Some((id, ty)) = nodes.get(state) {
+                if e.kind.ends_with("StateEntered") {
+                    began.insert(id.clone(), Instant::now());
+                    status.insert(id.clone(), "running");
+                    if !quiet {
+                        eprintln!("  ▶ {id} ({ty}) running");
+                    }
+                } else if e.kind.ends_with("StateExited") {
+                    let ms = began.get(id).map_or(0, |t| t.elapsed().as_millis());
+                    status.insert(id.clone(), "succeeded");
+                    if !quiet {
+                        eprintln!("  ✔ {id} succeeded in {ms} ms");
+                    }
+                }
+            }
+            if matches!(e.kind.as_str(), "TaskFailed" | "TaskTimedOut") && !quiet {
+                eprintln!(
+                    "  ✖ task failed: {} {}",
+                    e.details["error"].as_str().unwrap_or_default(),
+                    e.details["cause"].as_str().unwrap_or_default()
+                );
+            }
+            if cm_engine::history::is_terminal(&e.kind) {
+                break;
+            }
+        }
+        let rec = engine.wait(&arn).await.map_err(engine_error)?;
+        if !quiet {
+            for (id, _) in nodes.values() {
+                status.entry(id.clone()).or_insert("skipped");
+            }
+            let summary: Vec<String> = status.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            eprintln!("{}: {}", rec.status.as_str(), summary.join(" "));
+            let _ = std::io::stderr().flush();
+        }
+        engine.shutdown().await;
+        let ok = rec.status == Status::Succeeded;
+        Ok((cm_engine::outcome_json(&rec), ok))
+    })
+}
