@@ -21,11 +21,19 @@ use std::time::Instant;
 /// are answered through SendTaskSuccess the same way), and the datasets table and queues
 /// accept writes without storing them. Every answer is marked `"simulated": true` in the task
 /// result so that it is visible in the run.
+/// A node whose id is in `pinned.outputs` answers with that output (and the port in
+/// `pinned.ports`) instead of its input; one in `pinned.failures` fails with that error name.
 pub fn local_resources(
     registry: Arc<Registry>,
-    ports: HashMap<String, String>,
+    pinned: Pinned,
     engine: Arc<OnceLock<Engine>>,
 ) -> Resources {
+    let Pinned {
+        outputs,
+        ports,
+        failures,
+        ..
+    } = pinned;
     let node_runner = move |call: &TaskCall| -> Result<Value, cm_asl::AslError> {
         let node_type = call
             .input
@@ -46,8 +54,18 @@ pub fn local_resources(
                     .and_then(|r| r.descriptor().output_ports.first().map(|p| p.name.clone()))
             })
             .unwrap_or_else(|| "out".into());
+        if let Some(error) = failures.get(node_id) {
+            return Err(cm_asl::AslError::new(
+                error.clone(),
+                format!("{node_id} failed (pinned)"),
+            ));
+        }
+        let output = match outputs.get(node_id) {
+            Some(o) => o.clone(),
+            None => call.input.get("input").cloned().unwrap_or(Value::Null),
+        };
         let answer = json!({
-            "output": call.input.get("input").cloned().unwrap_or(Value::Null),
+            "output": output,
             "port": port,
             "simulated": true,
         });
@@ -96,12 +114,7 @@ fn read_json(p: &Path) -> Result<Value> {
     serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", p.display()))
 }
 
-async fn open(
-    db: Option<&Path>,
-    virtual_time: bool,
-    registry: Arc<Registry>,
-    ports: HashMap<String, String>,
-) -> Result<Engine> {
+async fn open(db: Option<&Path>, virtual_time: bool, registry: Arc<Registry>, pinned: Pinned) -> Result<Engine> {
     let cell = Arc::new(OnceLock::new());
     let config = EngineConfig {
         store: match db {
@@ -116,7 +129,7 @@ async fn open(
         } else {
             Clock::System
         },
-        resources: local_resources(registry, ports, cell.clone()),
+        resources: local_resources(registry, pinned, cell.clone()),
         ..EngineConfig::default()
     };
     let engine = Engine::open(config).await.map_err(engine_error)?;
@@ -150,7 +163,7 @@ pub fn asl_run(opts: AslRun, registry: Registry) -> Result<Value> {
             opts.db.as_deref(),
             opts.virtual_time,
             Arc::new(registry),
-            HashMap::new(),
+            Pinned::default(),
         )
         .await?;
         let sm_name = opts
@@ -191,7 +204,7 @@ pub fn asl_resume(db: &Path, registry: Registry) -> Result<Vec<Value>> {
         bail!("{} does not exist", db.display());
     }
     runtime()?.block_on(async {
-        let engine = open(Some(db), false, Arc::new(registry), HashMap::new()).await?;
+        let engine = open(Some(db), false, Arc::new(registry), Pinned::default()).await?;
         let mut lines = Vec::new();
         let mut token = None;
         let mut running = Vec::new();
@@ -222,6 +235,70 @@ pub struct WorkflowRun {
     pub input: Option<String>,
     pub db: Option<PathBuf>,
     pub quiet: bool,
+    /// Pinned node answers: a JSON file `{"input"?, "outputs"?: {node: output}, "ports"?:
+    /// {node: port}}`, or a scenarios file `{"scenarios": [{"name", ...}]}` (then `#NAME`
+    /// after the path picks one; the first by default).
+    pub pin: Option<String>,
+}
+
+/// Node answers given on the command line instead of running the nodes.
+#[derive(Default, Clone)]
+pub struct Pinned {
+    input: Option<Value>,
+    outputs: HashMap<String, Value>,
+    ports: HashMap<String, String>,
+    failures: HashMap<String, String>,
+}
+
+fn read_pin(spec: &str) -> Result<Pinned> {
+    let (path, name) = match spec.split_once('#') {
+        Some((p, n)) => (p, Some(n)),
+        None => (spec, None),
+    };
+    let doc = read_json(Path::new(path))?;
+    let chosen = match doc.get("scenarios").and_then(Value::as_array) {
+        Some(list) => match name {
+            Some(n) => list
+                .iter()
+                .find(|s| s.get("name").and_then(Value::as_str) == Some(n))
+                .cloned()
+                .with_context(|| format!("{path} has no scenario named {n:?}"))?,
+            None => list
+                .first()
+                .cloned()
+                .with_context(|| format!("{path} has no scenarios"))?,
+        },
+        None => doc,
+    };
+    let outputs = chosen
+        .get("outputs")
+        .and_then(Value::as_object)
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    let ports = chosen
+        .get("ports")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|p| (k.clone(), p.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default();
+    let failures = chosen
+        .get("failures")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|e| (k.clone(), e.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Pinned {
+        input: chosen.get("input").cloned(),
+        outputs,
+        ports,
+        failures,
+    })
 }
 
 /// `run`: compiles a workflow, runs it, shows node statuses as they change, and returns the
@@ -239,10 +316,14 @@ pub fn workflow_run(opts: WorkflowRun, registry: Registry) -> Result<(Value, boo
             opts.file.display()
         ),
     };
+    let pinned = match &opts.pin {
+        Some(spec) => read_pin(spec)?,
+        None => Pinned::default(),
+    };
     let input: Value = match &opts.input {
         Some(t) if t.starts_with('@') => read_json(Path::new(&t[1..]))?,
         Some(t) => serde_json::from_str(t).context("--input must be JSON (or @FILE)")?,
-        None => json!({}),
+        None => pinned.input.clone().unwrap_or_else(|| json!({})),
     };
     // state name → (node id, node type)
     let mut nodes: HashMap<String, (String, String)> = HashMap::new();
@@ -271,9 +352,11 @@ pub fn workflow_run(opts: WorkflowRun, registry: Registry) -> Result<(Value, boo
             .entry(e.from.clone())
             .or_insert_with(|| e.from_port.clone());
     }
+    ports.extend(pinned.ports.clone());
+    let pinned = Pinned { ports, ..pinned };
     let quiet = opts.quiet;
     runtime()?.block_on(async move {
-        let engine = open(opts.db.as_deref(), false, Arc::new(registry), ports).await?;
+        let engine = open(opts.db.as_deref(), false, Arc::new(registry), pinned).await?;
         let mut events = engine.subscribe();
         let sm = engine
             .create_state_machine(&wf.id, &compiled.definition, machine_type)
@@ -289,6 +372,9 @@ pub fn workflow_run(opts: WorkflowRun, registry: Registry) -> Result<(Value, boo
         }
         let mut began: HashMap<String, Instant> = HashMap::new();
         let mut status: BTreeMap<String, &'static str> = BTreeMap::new();
+        // step key of a node's state visit → node id, and the last task error per node
+        let mut steps: HashMap<String, String> = HashMap::new();
+        let mut failed: HashMap<String, String> = HashMap::new();
         loop {
             let ev = match events.recv().await {
                 Ok(ev) => ev,
@@ -304,8 +390,15 @@ pub fn workflow_run(opts: WorkflowRun, registry: Registry) -> Result<(Value, boo
                 .get("name")
                 .and_then(Value::as_str)
                 .unwrap_or_default();
+            let task_node = e
+                .step
+                .split_once('#')
+                .and_then(|(step, _)| steps.get(step))
+                .cloned();
             if let Some((id, ty)) = nodes.get(state) {
                 if e.kind.ends_with("StateEntered") {
+                    steps.insert(e.step.clone(), id.clone());
+                    failed.remove(id);
                     began.insert(id.clone(), Instant::now());
                     status.insert(id.clone(), "running");
                     if !quiet {
@@ -313,20 +406,46 @@ pub fn workflow_run(opts: WorkflowRun, registry: Registry) -> Result<(Value, boo
                     }
                 } else if e.kind.ends_with("StateExited") {
                     let ms = began.get(id).map_or(0, |t| t.elapsed().as_millis());
-                    status.insert(id.clone(), "succeeded");
-                    if !quiet {
-                        eprintln!("  ✔ {id} succeeded in {ms} ms");
+                    if let Some(error) = failed.get(id) {
+                        status.insert(id.clone(), "failed");
+                        if !quiet {
+                            eprintln!("  ✖ {id} failed with {error} after {ms} ms; the run continues on its error route");
+                        }
+                    } else {
+                        status.insert(id.clone(), "succeeded");
+                        if !quiet {
+                            eprintln!("  ✔ {id} succeeded in {ms} ms");
+                        }
                     }
                 }
             }
-            if matches!(e.kind.as_str(), "TaskFailed" | "TaskTimedOut") && !quiet {
-                eprintln!(
-                    "  ✖ task failed: {} {}",
-                    e.details["error"].as_str().unwrap_or_default(),
-                    e.details["cause"].as_str().unwrap_or_default()
-                );
+            match (e.kind.as_str(), task_node) {
+                ("TaskFailed" | "TaskTimedOut", Some(id)) => {
+                    let error = e.details["error"].as_str().unwrap_or_default().to_owned();
+                    if !quiet {
+                        eprintln!(
+                            "    {id}: {error}: {}",
+                            e.details["cause"].as_str().unwrap_or_default()
+                        );
+                    }
+                    failed.insert(id, error);
+                }
+                ("TaskSucceeded", Some(id)) => {
+                    failed.remove(&id);
+                }
+                _ => {}
             }
             if cm_engine::history::is_terminal(&e.kind) {
+                if e.kind != "ExecutionSucceeded" {
+                    for (id, s) in status.iter_mut() {
+                        if *s == "running" {
+                            *s = "failed";
+                            if !quiet {
+                                eprintln!("  ✖ {id} failed");
+                            }
+                        }
+                    }
+                }
                 break;
             }
         }

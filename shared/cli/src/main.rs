@@ -79,8 +79,9 @@ enum Command {
     /// and exits 1 if the run did not succeed.
     ///
     /// Node handlers arrive with the node handlers issue: until then every node task answers
-    /// with its input as output and the node type's first port, marked "simulated": true, and
-    /// dataset writes and queue sends are accepted without being stored.
+    /// with its input as output (or its output pinned with --pin) and its first wired port,
+    /// marked "simulated": true, and dataset writes and queue sends are accepted without being
+    /// stored.
     Run {
         /// Workflow JSON file.
         file: PathBuf,
@@ -94,6 +95,11 @@ enum Command {
         /// Print only the outcome.
         #[arg(long, short)]
         quiet: bool,
+        /// Pinned node answers: a JSON file {"input"?, "outputs"?: {node: output}, "ports"?:
+        /// {node: port}, "failures"?: {node: error name}}, or a scenarios file
+        /// (tests/data/runs/*.json) with #NAME to pick one.
+        #[arg(long, value_name = "FILE[#SCENARIO]")]
+        pin: Option<String>,
         #[command(flatten)]
         registry: RegistryArgs,
     },
@@ -432,6 +438,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             input,
             db,
             quiet,
+            pin,
             registry,
         } => {
             let registry = registry.load()?;
@@ -441,6 +448,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     input,
                     db,
                     quiet,
+                    pin,
                 },
                 registry,
             )?;

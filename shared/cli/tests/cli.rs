@@ -314,3 +314,110 @@ fn asl_run_executes_a_definition() {
         serde_json::json!({"status": "FAILED", "error": "TooSmall", "cause": "n <= 1"})
     );
 }
+
+#[test]
+fn asl_run_refuses_invalid_definitions_naming_the_field() {
+    let (_d, def) = write_tmp(
+        "bad.json",
+        r#"{"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "Nowhere"}}}"#,
+    );
+    let out = run(&["asl", "run", "--definition", def.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("InvalidDefinition"), "{err}");
+    assert!(err.contains("/States/A/Next"), "{err}");
+}
+
+#[test]
+fn asl_run_with_a_database_is_idempotent_by_name() {
+    let (dir, def) = write_tmp(
+        "sm.json",
+        r#"{"StartAt": "Add", "States": {
+            "Add": {"Type": "Pass", "Parameters": {"n.$": "States.MathAdd($.n, 1)"}, "End": true}}}"#,
+    );
+    let input = dir.path().join("in.json");
+    std::fs::write(&input, r#"{"n": 41}"#).unwrap();
+    let db = dir.path().join("runs.db");
+    let args = [
+        "asl",
+        "run",
+        "--definition",
+        def.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+        "--name",
+        "answer",
+    ];
+    for _ in 0..2 {
+        let out = run(&args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(doc, serde_json::json!({"status": "SUCCEEDED", "output": {"n": 42}}));
+    }
+    // Nothing left to resume.
+    let out = run(&["asl", "resume", "--db", db.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty());
+    let out = run(&["asl", "resume", "--db", dir.path().join("nope.db").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("does not exist"));
+}
+
+#[test]
+fn run_executes_a_workflow_with_pinned_node_answers() {
+    let out = run(&[
+        "run",
+        "examples/lead-intake.json",
+        "--pin",
+        "tests/data/runs/lead-intake.json#hot lead",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["status"], "SUCCEEDED");
+    assert_eq!(doc["output"]["nodes"]["enrich"]["output"]["body"]["score"], 92);
+    let progress = text(&out.stderr);
+    assert!(progress.contains("▶ enrich (action.http) running"), "{progress}");
+    assert!(progress.contains("✔ alert_sales succeeded"), "{progress}");
+    assert!(progress.contains("park_invalid=skipped"), "{progress}");
+    // A pinned failure takes the node's error route.
+    let out = run(&[
+        "run",
+        "examples/webhook-orders.json",
+        "--pin",
+        "tests/data/runs/webhook-orders.json#payment failure takes the catch path",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let progress = text(&out.stderr);
+    assert!(
+        progress.contains("✖ charge_payment failed with ConcertMaster.Http.4xx"),
+        "{progress}"
+    );
+    assert!(progress.contains("store_failed=succeeded"), "{progress}");
+}
+
+#[test]
+fn run_reports_failed_runs_and_bad_input() {
+    // Without pinned outputs the simulated HTTP node has no body: the run fails, exit 1.
+    let out = run(&["run", "examples/lead-intake.json", "--input", r#"{"email":"a@b.c"}"#]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["status"], "FAILED");
+    assert_eq!(doc["error"], "States.Runtime");
+    let out = run(&["run", "examples/lead-intake.json", "--input", "{not json"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--input must be JSON"));
+    let out = run(&[
+        "run",
+        "examples/lead-intake.json",
+        "--pin",
+        "tests/data/runs/lead-intake.json#no such scenario",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("no scenario named"));
+    let (_d, path) = write_tmp("empty.json", r#"{"id":"wf","name":"n","nodes":[]}"#);
+    let out = run(&["run", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("does not compile"));
+}

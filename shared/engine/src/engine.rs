@@ -190,6 +190,12 @@ impl Inner {
             self.lock_tokens().insert(t.clone(), tx);
             rx
         });
+        // The token is withdrawn however this ends, including when the execution is stopped
+        // and this future dropped.
+        let _withdraw = token.clone().map(|t| TokenGuard {
+            inner: self.clone(),
+            token: t,
+        });
         let invoke: BoxFuture<Result<Value, AslError>> = match self.resources.invoke(call.clone()) {
             Some(f) => f,
             None => Box::pin(self.clone().start_child(call)),
@@ -240,9 +246,6 @@ impl Inner {
             }
             None => work.await,
         };
-        if let Some(t) = token {
-            self.lock_tokens().remove(&t);
-        }
         result
     }
 
@@ -325,6 +328,18 @@ impl Inner {
                 cm_asl::payload::compact(&out),
             )),
         }
+    }
+}
+
+/// Removes a task token from the registry when dropped.
+struct TokenGuard {
+    inner: Arc<Inner>,
+    token: String,
+}
+
+impl Drop for TokenGuard {
+    fn drop(&mut self) {
+        self.inner.lock_tokens().remove(&self.token);
     }
 }
 
@@ -821,12 +836,22 @@ impl Engine {
         cause: Option<String>,
     ) -> Result<ExecutionRecord, EngineError> {
         let rec = self.describe_execution(arn)?;
-        let running = self.inner.lock_running().remove(arn);
-        let Some(mut running) = running else {
+        let claimed = {
+            let mut running = self.inner.lock_running();
+            match running.get_mut(arn) {
+                Some(r) => Some((r.exec.clone(), r.abort.clone(), r.handle.take())),
+                None => None,
+            }
+        };
+        let Some((exec, abort, handle)) = claimed else {
             return Ok(rec);
         };
-        running.abort.abort();
-        if let Some(h) = running.handle.take() {
+        if !exec.claim_close() {
+            // It is finishing on its own: report how it ended.
+            return self.wait(arn).await;
+        }
+        abort.abort();
+        if let Some(h) = handle {
             let _ = h.await;
         }
         let now = self.inner.clock.now_ms();
@@ -837,8 +862,7 @@ impl Engine {
         if let Some(c) = &cause {
             details.insert("cause".into(), json!(c));
         }
-        running
-            .exec
+        exec
             .close(
                 "ExecutionAborted",
                 Value::Object(details),
@@ -851,7 +875,9 @@ impl Engine {
                 },
             )
             .await?;
-        let _ = running.done.send(true);
+        if let Some(r) = self.inner.lock_running().remove(arn) {
+            let _ = r.done.send(true);
+        }
         self.describe_execution(arn)
     }
 
@@ -1097,10 +1123,10 @@ async fn drive(inner: Arc<Inner>, exec: Arc<Exec>, definition: Arc<Definition>, 
         }
         None => Some(exec.run(definition, input).await),
     };
-    // Whoever removes the entry closes the execution (StopExecution may have).
-    let Some(entry) = inner.lock_running().remove(&exec.arn) else {
+    // Exactly one of this task and StopExecution closes the execution.
+    if !exec.claim_close() {
         return;
-    };
+    }
     let now = inner.clock.now_ms();
     let closed = match result {
         Some(Ok(output)) => {
@@ -1175,5 +1201,8 @@ async fn drive(inner: Arc<Inner>, exec: Arc<Exec>, definition: Arc<Definition>, 
             exec.arn
         );
     }
-    let _ = entry.done.send(true);
+    // Removed only now, so that `wait` never sees a finished run as still RUNNING.
+    if let Some(entry) = inner.lock_running().remove(&exec.arn) {
+        let _ = entry.done.send(true);
+    }
 }

@@ -148,6 +148,8 @@ pub(crate) struct Exec {
     journal: Mutex<Journal>,
     replay: Replay,
     transitions: AtomicU64,
+    /// Set by whoever closes the execution (its own task, or StopExecution).
+    closing: std::sync::atomic::AtomicBool,
 }
 
 /// Where an error happened, for AWS's cause prefix.
@@ -232,7 +234,13 @@ impl Exec {
             }),
             replay,
             transitions: AtomicU64::new(0),
+            closing: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// True for the first caller only: that one closes the execution.
+    pub(crate) fn claim_close(&self) -> bool {
+        !self.closing.swap(true, Ordering::SeqCst)
     }
 
     fn journal(&self) -> std::sync::MutexGuard<'_, Journal> {
