@@ -1,9 +1,20 @@
 #!/usr/bin/env bash
-# Builds and runs the parse_validate_compile fuzz target for a while (for humans, not CI).
+# Builds and runs a fuzz target for a while (for humans, not CI).
 #
 #   fuzz/run.sh [SECONDS] [extra libFuzzer flags...]     (default: 60 seconds)
-#   fuzz/run.sh regressions                              runs each fuzz/regressions/*.json once
-#                                                        and says which still fail
+#   fuzz/run.sh regressions                              runs each of the target's regression
+#                                                        inputs once and says which still fail
+#   TARGET=engine_run fuzz/run.sh 600                    the engine target for ten minutes
+#
+# Targets:
+#   parse_validate_compile  workflow JSON → parse, validate, compile (seeds: examples/*.json;
+#                           regressions: fuzz/regressions/*.json except engine-*)
+#   engine_run              ASL definition + input → a run on the embedded engine (seeds: the
+#                           conformance cases tests/asl-conformance/cases/*.json plus structured
+#                           seeds; regressions: fuzz/regressions/engine-*.json, which cm-engine's
+#                           `cargo test --test fuzz_regressions` also replays). A finding's case
+#                           document (what to save as a regression) is printed by
+#                           ENGINE_RUN_PRINT=1 cargo fuzz run --sanitizer none engine_run <file>
 #
 # Environment:
 #   TARGET     fuzz target name            (default: parse_validate_compile)
@@ -42,6 +53,11 @@ if [ "$seconds" = "regressions" ]; then
     failing=0
     for input in "$here"/regressions/*.json; do
         [ -e "$input" ] || continue
+        case "$target:$(basename "$input")" in
+            engine_run:engine-*) ;;
+            engine_run:*) continue ;;
+            *:engine-*) continue ;;
+        esac
         if cargo fuzz run --sanitizer "$sanitizer" "$target" "$input" >/dev/null 2>&1; then
             echo "ok      $(basename "$input")"
         else
@@ -55,15 +71,33 @@ fi
 
 corpus="$here/corpus/$target"
 mkdir -p "$corpus" "$here/artifacts/$target"
-# Seeds: the example workflows.
-for seed in "$root"/examples/*.json; do
-    [ -e "$seed" ] && cp -f "$seed" "$corpus/seed-$(basename "$seed")"
-done
+timeout=10
+dict="$here/json.dict"
+if [ "$target" = "engine_run" ]; then
+    dict="$here/asl.dict"
+    # Seeds: the conformance cases as case documents, and structured-mode inputs (first byte
+    # 0x80 or above: mutate seed N) for a spread of seeds.
+    for seed in "$root"/tests/asl-conformance/cases/*.json; do
+        [ -e "$seed" ] && cp -f "$seed" "$corpus/seed-$(basename "$seed")"
+    done
+    for n in $(seq 0 7 700); do
+        printf "\\x80\\x$(printf %02x $((n / 256)))\\x$(printf %02x $((n % 256)))\\x01\\x$(printf %02x $((n % 251)))\\x07" \
+            >"$corpus/seed-structured-$n"
+    done
+    # An execution runs on a virtual clock within a small transition budget: anything slower
+    # than this is a hang.
+    timeout=20
+else
+    # Seeds: the example workflows.
+    for seed in "$root"/examples/*.json; do
+        [ -e "$seed" ] && cp -f "$seed" "$corpus/seed-$(basename "$seed")"
+    done
+fi
 exec cargo fuzz run --sanitizer "$sanitizer" --jobs "$jobs" "$target" "$corpus" -- \
     -max_total_time="$seconds" \
-    -timeout=10 \
+    -timeout="$timeout" \
     -rss_limit_mb=4096 \
     -max_len=16384 \
-    -dict="$here/json.dict" \
+    -dict="$dict" \
     -print_final_stats=1 \
     "$@"

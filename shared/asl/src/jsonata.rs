@@ -3,14 +3,47 @@
 //! scope bound, evaluated by the `jsonata-core` engine.
 
 use crate::AslError;
-use jsonata_core::evaluator::{Context, Evaluator, EvaluatorError, HostFnResult};
+use jsonata_core::evaluator::{Context, Evaluator, EvaluatorError, EvaluatorOptions, HostFnResult};
 use jsonata_core::value::JValue;
 use serde_json::{Map, Number, Value};
+
+/// Bounds on one evaluation, so that no expression can hang or exhaust an execution: wall
+/// time (D1012), nesting depth of the evaluation (D1011; about a third of it in recursive
+/// calls) and length of any query-result sequence such as `[1..n]` (D2015). Each is far above
+/// what a state's 256 KiB payload can use.
+fn options() -> EvaluatorOptions {
+    EvaluatorOptions {
+        timeout_ms: Some(2_000),
+        max_stack_depth: Some(3_000),
+        max_sequence_length: Some(1_000_000),
+        ..EvaluatorOptions::default()
+    }
+}
 
 /// The expression inside `{% … %}`, if `s` is one.
 pub fn expression(s: &str) -> Option<&str> {
     let inner = s.strip_prefix("{%")?.strip_suffix("%}")?;
     Some(inner.trim())
+}
+
+/// `$states` and the variables converted to jsonata-core values once, so that every
+/// expression of a template shares them (the conversion costs more than most evaluations; a
+/// copy of a converted value is a reference count).
+struct Bindings {
+    states: JValue,
+    vars: Vec<(String, JValue)>,
+}
+
+impl Bindings {
+    fn new(states: &Value, vars: &Map<String, Value>) -> Bindings {
+        Bindings {
+            states: JValue::from(states.clone()),
+            vars: vars
+                .iter()
+                .map(|(k, v)| (k.clone(), JValue::from(v.clone())))
+                .collect(),
+        }
+    }
 }
 
 /// Evaluates one expression. `field` names where it sits (`Output/result`), for messages.
@@ -20,6 +53,10 @@ pub fn evaluate(
     vars: &Map<String, Value>,
     field: &str,
 ) -> Result<Value, AslError> {
+    evaluate_bound(expr, &Bindings::new(states, vars), field)
+}
+
+fn evaluate_bound(expr: &str, bindings: &Bindings, field: &str) -> Result<Value, AslError> {
     let fail = |detail: String| {
         AslError::new(
             "States.QueryEvaluationError",
@@ -29,11 +66,11 @@ pub fn evaluate(
     let ast = jsonata_core::parser::parse(expr)
         .map_err(|e| fail(format!("threw an error during evaluation. {e}")))?;
     let mut context = Context::new();
-    context.bind("states".into(), JValue::from(states.clone()));
-    for (name, value) in vars {
-        context.bind(name.clone(), JValue::from(value.clone()));
+    context.bind("states".into(), bindings.states.clone());
+    for (name, value) in &bindings.vars {
+        context.bind(name.clone(), value.clone());
     }
-    let mut evaluator = Evaluator::with_context(context);
+    let mut evaluator = Evaluator::with_options(context, options());
     register_step_functions_functions(&mut evaluator);
     let result = evaluator.evaluate(&ast, &JValue::Null).map_err(|e| {
         fail(format!(
@@ -50,7 +87,32 @@ pub fn evaluate(
     ) {
         return Err(fail("returned an unsupported result type.".into()));
     }
+    // Checked before converting: the conversion recurses, and a recursive function can build
+    // a value nested far deeper than the stack allows.
+    if deeper_than(&result, crate::payload::MAX_DEPTH) {
+        return Err(fail(format!(
+            "returned a value nested more than {} levels deep.",
+            crate::payload::MAX_DEPTH
+        )));
+    }
     Ok(integral(Value::from(&result)))
+}
+
+/// Whether a JSONata value nests arrays and objects more than `max` levels, without recursing.
+fn deeper_than(v: &JValue, max: usize) -> bool {
+    let mut stack = vec![(v, 0usize)];
+    while let Some((v, d)) = stack.pop() {
+        let children: Box<dyn Iterator<Item = &JValue>> = match v {
+            JValue::Array(items) => Box::new(items.iter()),
+            JValue::Object(m) => Box::new(m.values()),
+            _ => continue,
+        };
+        if d + 1 > max {
+            return true;
+        }
+        stack.extend(children.map(|c| (c, d + 1)));
+    }
+    false
 }
 
 /// jsonata-js style error text (`T1006: …`), without the Rust error variant's prefix.
@@ -194,15 +256,29 @@ pub fn template(
     vars: &Map<String, Value>,
     field: &str,
 ) -> Result<Value, AslError> {
+    let mut bindings = None;
+    template_bound(tpl, states, vars, &mut bindings, field)
+}
+
+fn template_bound(
+    tpl: &Value,
+    states: &Value,
+    vars: &Map<String, Value>,
+    bindings: &mut Option<Bindings>,
+    field: &str,
+) -> Result<Value, AslError> {
     match tpl {
         Value::String(s) => match expression(s) {
-            Some(expr) => evaluate(expr, states, vars, field),
+            Some(expr) => {
+                let b = bindings.get_or_insert_with(|| Bindings::new(states, vars));
+                evaluate_bound(expr, b, field)
+            }
             None => Ok(tpl.clone()),
         },
         Value::Array(items) => items
             .iter()
             .enumerate()
-            .map(|(i, item)| template(item, states, vars, &format!("{field}[{i}]")))
+            .map(|(i, item)| template_bound(item, states, vars, bindings, &format!("{field}[{i}]")))
             .collect::<Result<_, _>>()
             .map(Value::Array),
         Value::Object(m) => {
@@ -210,7 +286,7 @@ pub fn template(
             for (k, v) in m {
                 out.insert(
                     k.clone(),
-                    template(v, states, vars, &format!("{field}/{k}"))?,
+                    template_bound(v, states, vars, bindings, &format!("{field}/{k}"))?,
                 );
             }
             Ok(Value::Object(out))
@@ -243,5 +319,20 @@ mod tests {
             "{}",
             err.cause
         );
+    }
+
+    #[test]
+    fn evaluation_is_bounded() {
+        let states = json!({"input": {"s": "ab"}});
+        let vars = Map::new();
+        for expr in [
+            "($f := function($x){ 1 + $f($x + 1) }; $f(0))",
+            "[1..100000000]",
+            "$count([1..2000000])",
+            "($f := function($n){ $n = 0 ? 1 : {'a': [$f($n - 1)]} }; $f(400))",
+        ] {
+            let err = evaluate(expr, &states, &vars, "Output").expect_err(expr);
+            assert_eq!(err.error, "States.QueryEvaluationError", "{expr}: {err}");
+        }
     }
 }

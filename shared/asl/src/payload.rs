@@ -55,6 +55,31 @@ pub fn compact(v: &Value) -> String {
     serde_json::to_string(v).unwrap_or_default()
 }
 
+/// Deepest nesting of arrays and objects a state's output, a variable or a task result may
+/// have. Without a bound, a loop that wraps its data one level per pass would nest it until
+/// cloning, serialising or dropping it overflowed the stack.
+pub const MAX_DEPTH: usize = 512;
+
+/// How deeply a value nests arrays and objects (a scalar is 0), without recursing.
+pub fn depth(v: &Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(v, 0usize)];
+    while let Some((v, d)) = stack.pop() {
+        match v {
+            Value::Array(items) => {
+                deepest = deepest.max(d + 1);
+                stack.extend(items.iter().map(|c| (c, d + 1)));
+            }
+            Value::Object(m) => {
+                deepest = deepest.max(d + 1);
+                stack.extend(m.values().map(|c| (c, d + 1)));
+            }
+            _ => {}
+        }
+    }
+    deepest
+}
+
 /// `InputPath` / `OutputPath`: absent → everything, `null` → `{}`, a path → the value there.
 pub fn select_path(spec: Option<&Value>, data: &Value, env: &Env) -> Result<Value, AslError> {
     match spec {

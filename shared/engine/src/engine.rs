@@ -53,8 +53,14 @@ pub struct EngineConfig {
     /// What Task states can call.
     pub resources: Resources,
     /// Upper bound on state transitions per execution, so a looping machine cannot run
-    /// forever (Step Functions caps a Standard execution's history at 25,000 events).
+    /// forever (Step Functions caps a Standard execution's history at 25,000 events). Each
+    /// retry of a Task, Parallel or Map counts as a transition.
     pub max_transitions: u64,
+    /// How deep child executions (`states:startExecution`) may nest below the execution a
+    /// client started, so that a machine that starts itself, directly or through others,
+    /// cannot recurse forever: the task that would go deeper fails with
+    /// `StepFunctions.ExecutionLimitExceeded`.
+    pub max_child_depth: u32,
 }
 
 impl Default for EngineConfig {
@@ -64,6 +70,7 @@ impl Default for EngineConfig {
             clock: Clock::System,
             resources: Resources::new(),
             max_transitions: 25_000,
+            max_child_depth: 20,
         }
     }
 }
@@ -72,6 +79,7 @@ impl Default for EngineConfig {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
     pub max_transitions: u64,
+    pub max_child_depth: u32,
 }
 
 /// One journaled event of one execution, as the live stream delivers it.
@@ -83,9 +91,12 @@ pub struct ExecutionEvent {
     pub event: HistoryEvent,
 }
 
+/// Acknowledges a callback answer once it is journaled.
+pub(crate) type CallbackAck = oneshot::Sender<Result<(), EngineError>>;
+
 enum TokenMsg {
-    Success(Value, oneshot::Sender<Result<(), EngineError>>),
-    Failure(AslError, oneshot::Sender<Result<(), EngineError>>),
+    Success(Value, CallbackAck),
+    Failure(AslError, CallbackAck),
     Heartbeat,
 }
 
@@ -178,12 +189,15 @@ impl Inner {
 
     /// Calls a Task resource, waits for its callback when it has a token, and enforces
     /// `TimeoutSeconds` and `HeartbeatSeconds`.
+    ///
+    /// A callback's answer comes with `Some(ack)`: the caller acknowledges it once the result
+    /// is journaled, which is when SendTaskSuccess / SendTaskFailure return.
     pub(crate) async fn run_task(
         self: Arc<Self>,
         call: TaskCall,
         deadline_ms: Option<i64>,
         heartbeat_ms: Option<i64>,
-    ) -> Result<Value, AslError> {
+    ) -> (Result<Value, AslError>, Option<CallbackAck>) {
         let token = call.task_token.clone();
         let mut rx = token.as_ref().map(|t| {
             let (tx, rx) = mpsc::unbounded_channel();
@@ -196,18 +210,20 @@ impl Inner {
             inner: self.clone(),
             token: t,
         });
-        let invoke: BoxFuture<Result<Value, AslError>> = match self.resources.invoke(call.clone()) {
-            Some(f) => f,
-            None => Box::pin(self.clone().start_child(call)),
+        let invoke: BoxFuture<Result<Value, AslError>> = match self.resources.invoke(call) {
+            Ok(f) => f,
+            Err(call) => Box::pin(self.clone().start_child(*call)),
         };
         let clock = self.clock.clone();
         let work = async {
             let result = invoke.await;
             let Some(rx) = rx.as_mut() else {
-                return result;
+                return (result, None);
             };
             // A callback resource's own result only matters if it failed.
-            result?;
+            if let Err(e) = result {
+                return (Err(e), None);
+            }
             let mut beat_at = heartbeat_ms.map(|h| clock.now_ms().saturating_add(h));
             loop {
                 let heartbeat = async {
@@ -221,32 +237,25 @@ impl Inner {
                         Some(TokenMsg::Heartbeat) => {
                             beat_at = heartbeat_ms.map(|h| clock.now_ms().saturating_add(h));
                         }
-                        Some(TokenMsg::Success(v, ack)) => {
-                            let _ = ack.send(Ok(()));
-                            return Ok(v);
-                        }
-                        Some(TokenMsg::Failure(e, ack)) => {
-                            let _ = ack.send(Ok(()));
-                            return Err(e);
-                        }
-                        None => return Err(AslError::new("States.Runtime", "the callback channel closed")),
+                        Some(TokenMsg::Success(v, ack)) => return (Ok(v), Some(ack)),
+                        Some(TokenMsg::Failure(e, ack)) => return (Err(e), Some(ack)),
+                        None => return (Err(AslError::new("States.Runtime", "the callback channel closed")), None),
                     },
                     () = heartbeat => {
-                        return Err(AslError::new("States.HeartbeatTimeout", "The task did not send a heartbeat within HeartbeatSeconds."));
+                        return (Err(AslError::new("States.HeartbeatTimeout", "The task did not send a heartbeat within HeartbeatSeconds.")), None);
                     }
                 }
             }
         };
-        let result = match deadline_ms {
+        match deadline_ms {
             Some(at) => {
                 tokio::select! {
                     r = work => r,
-                    () = self.clock.deadline(at) => Err(AslError::new("States.Timeout", "The task did not finish within TimeoutSeconds.")),
+                    () = self.clock.deadline(at) => (Err(AslError::new("States.Timeout", "The task did not finish within TimeoutSeconds.")), None),
                 }
             }
             None => work.await,
-        };
-        result
+        }
     }
 
     /// `arn:aws:states:::states:startExecution[.sync[:2]]`: a child execution in this engine.
@@ -270,6 +279,29 @@ impl Inner {
             Some(n) => n.to_owned(),
             None => format!("child-{:016x}", fnv(&call.invocation_id)),
         };
+        // The new child's depth: one more than the number of ancestors of its parent.
+        let mut depth = 1u32;
+        let mut up = Some(call.execution_arn.clone());
+        while let Some(arn) = up {
+            let parent = self
+                .store
+                .execution(&arn)
+                .map_err(|e| AslError::runtime(e.to_string()))?
+                .and_then(|r| r.parent);
+            if parent.is_some() {
+                depth += 1;
+            }
+            if depth > self.config.max_child_depth {
+                return Err(AslError::new(
+                    "StepFunctions.ExecutionLimitExceeded",
+                    format!(
+                        "A child execution cannot be started more than {} levels below the execution a client started.",
+                        self.config.max_child_depth
+                    ),
+                ));
+            }
+            up = parent;
+        }
         let engine = Engine {
             inner: self.clone(),
         };
@@ -278,11 +310,22 @@ impl Inner {
             .await
         {
             Ok(s) => s,
-            Err(EngineError::ExecutionAlreadyExists { arn, .. }) => StartedExecution {
-                execution_arn: arn,
-                start_ms: self.clock.now_ms(),
-                existing: true,
-            },
+            // The same task invoked again (after a restart) finds the child it started before;
+            // a name taken by another execution's child is StartExecution's error, as on AWS.
+            Err(EngineError::ExecutionAlreadyExists { arn, .. })
+                if self
+                    .store
+                    .execution(&arn)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|c| c.parent.as_deref() == Some(call.execution_arn.as_str())) =>
+            {
+                StartedExecution {
+                    execution_arn: arn,
+                    start_ms: self.clock.now_ms(),
+                    existing: true,
+                }
+            }
             Err(e) => {
                 return Err(AslError::new(
                     format!("StepFunctions.{}", e.code()),
@@ -494,6 +537,7 @@ impl Engine {
             resources: config.resources,
             config: Limits {
                 max_transitions: config.max_transitions,
+                max_child_depth: config.max_child_depth,
             },
             tokens: Mutex::new(HashMap::new()),
             events,
@@ -526,7 +570,10 @@ impl Engine {
     }
 
     fn resume_all(&self) -> Result<(), EngineError> {
-        for rec in self.inner.store.running()? {
+        // Newest first: a child execution is always newer than its parent, so it is running
+        // again before the parent can reach its `.sync` task and wait for it (waiting for an
+        // execution that is RUNNING in the store but not yet resumed would see it unfinished).
+        for rec in self.inner.store.running()?.into_iter().rev() {
             let definition = self.definition_of(&rec)?;
             let events = self.inner.store.events(rec.seq, 0, usize::MAX, false)?;
             let next_id = events.last().map_or(1, |e| e.id + 1);
@@ -549,7 +596,7 @@ impl Engine {
         let text = self.inner.store.definition(arn, revision)?.ok_or_else(|| {
             EngineError::StateMachineDoesNotExist(format!("{arn} revision {revision}"))
         })?;
-        let value: Value = serde_json::from_str(&text).map_err(|e| {
+        let value: Value = crate::store::parse_json(&text).map_err(|e| {
             EngineError::Store(crate::store::StoreError::Corrupt(format!(
                 "definition of {arn}: {e}"
             )))
@@ -576,13 +623,22 @@ impl Engine {
         machine_type: MachineType,
     ) -> Result<StateMachineRecord, EngineError> {
         check_name(name)?;
+        if cm_asl::payload::depth(definition) > cm_asl::payload::MAX_DEPTH {
+            return Err(EngineError::InvalidDefinition {
+                path: "/".into(),
+                message: format!(
+                    "the definition is nested more than {} levels deep",
+                    cm_asl::payload::MAX_DEPTH
+                ),
+            });
+        }
         crate::validate::definition(definition)?;
         let arn = Engine::state_machine_arn(name);
         let existing = self.inner.store.state_machine(&arn)?;
         // Identical definition and type: nothing to do (no new revision).
         if let Some(e) = &existing
             && e.machine_type == machine_type
-            && serde_json::from_str::<Value>(&e.definition).ok().as_ref() == Some(definition)
+            && crate::store::parse_json(&e.definition).ok().as_ref() == Some(definition)
         {
             return Ok(e.clone());
         }
@@ -656,6 +712,7 @@ impl Engine {
             }
             None => uuid_like(),
         };
+        check_depth(&input, "the input")?;
         let size = cm_asl::payload::compact(&input).len();
         if size > MAX_PAYLOAD {
             return Err(EngineError::InvalidInput(format!(
@@ -767,6 +824,9 @@ impl Engine {
         if rec.machine_type == MachineType::Standard {
             execution["RedriveCount"] = json!(rec.redrive_count);
         }
+        if let Some(at) = replay.redriven_at {
+            execution["RedriveTime"] = json!(iso(at));
+        }
         let sm_name = rec
             .state_machine_arn
             .rsplit(':')
@@ -862,19 +922,18 @@ impl Engine {
         if let Some(c) = &cause {
             details.insert("cause".into(), json!(c));
         }
-        exec
-            .close(
-                "ExecutionAborted",
-                Value::Object(details),
-                Close {
-                    status: Status::Aborted,
-                    output: None,
-                    error,
-                    cause,
-                    stop_ms: now,
-                },
-            )
-            .await?;
+        exec.close(
+            "ExecutionAborted",
+            Value::Object(details),
+            Close {
+                status: Status::Aborted,
+                output: None,
+                error,
+                cause,
+                stop_ms: now,
+            },
+        )
+        .await?;
         if let Some(r) = self.inner.lock_running().remove(arn) {
             let _ = r.done.send(true);
         }
@@ -975,13 +1034,15 @@ impl Engine {
         let definition = self.definition_of(&rec)?;
         let events = self.inner.store.events(rec.seq, 0, usize::MAX, false)?;
         let next_id = events.last().map_or(1, |e| e.id + 1);
-        let replay = Replay::from_events(&events, true);
+        let mut replay = Replay::from_events(&events, true);
         rec.redrive_count += 1;
         rec.status = Status::Running;
+        let now = self.inner.clock.now_ms();
+        replay.redriven_at = Some(now);
         let redriven = HistoryEvent {
             id: next_id,
             previous_event_id: next_id - 1,
-            timestamp_ms: self.inner.clock.now_ms(),
+            timestamp_ms: now,
             kind: "ExecutionRedriven".into(),
             step: format!("redrive{}", rec.redrive_count),
             details: json!({"redriveCount": rec.redrive_count}),
@@ -1010,6 +1071,7 @@ impl Engine {
     /// Completes a `.waitForTaskToken` task with `output`. Returns once the result is
     /// journaled.
     pub async fn send_task_success(&self, token: &str, output: Value) -> Result<(), EngineError> {
+        check_depth(&output, "the task output")?;
         let size = cm_asl::payload::compact(&output).len();
         if size > MAX_PAYLOAD {
             return Err(EngineError::InvalidInput(format!(
@@ -1061,13 +1123,26 @@ impl Engine {
     /// Stops running executions without closing them (they stay RUNNING in the store and
     /// resume when the engine opens again) and flushes the store.
     pub async fn shutdown(&self) {
-        let all: Vec<Running> = self.inner.lock_running().drain().map(|(_, r)| r).collect();
-        for mut r in all {
-            r.abort.abort();
-            if let Some(h) = r.handle.take() {
-                let _ = h.await;
+        // Every run is stopped before any `done` channel is dropped: a parent waiting on its
+        // `.sync` child would otherwise see the channel close, read the child as RUNNING and
+        // fail. Runs started meanwhile (a child of a parent not yet stopped) go in a later round.
+        let mut stopped = Vec::new();
+        loop {
+            let all: Vec<Running> = self.inner.lock_running().drain().map(|(_, r)| r).collect();
+            if all.is_empty() {
+                break;
+            }
+            for r in &all {
+                r.abort.abort();
+            }
+            for mut r in all {
+                if let Some(h) = r.handle.take() {
+                    let _ = h.await;
+                }
+                stopped.push(r);
             }
         }
+        drop(stopped);
         if let Some(s) = &self.inner.sqlite {
             s.close();
         }
@@ -1078,6 +1153,17 @@ impl Engine {
 /// insert or remove), so a poisoned lock is still usable.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Refuses execution input or task output nested deeper than a state's output may be.
+fn check_depth(v: &Value, what: &str) -> Result<(), EngineError> {
+    let max = cm_asl::payload::MAX_DEPTH;
+    if cm_asl::payload::depth(v) > max {
+        return Err(EngineError::InvalidInput(format!(
+            "{what} is nested more than {max} levels deep"
+        )));
+    }
+    Ok(())
 }
 
 fn abbreviate(token: &str) -> String {
@@ -1108,9 +1194,10 @@ async fn drive(inner: Arc<Inner>, exec: Arc<Exec>, definition: Arc<Definition>, 
         .get("TimeoutSeconds")
         .and_then(Value::as_i64)
         .filter(|t| *t > 0);
-    let start = exec
-        .base_context
-        .pointer("/Execution/StartTime")
+    // A redriven execution's TimeoutSeconds counts from the redrive.
+    let execution = exec.base_context.get("Execution");
+    let start = execution
+        .and_then(|e| e.get("RedriveTime").or_else(|| e.get("StartTime")))
         .and_then(Value::as_str)
         .and_then(crate::time::parse_ms)
         .unwrap_or_else(|| inner.clock.now_ms());

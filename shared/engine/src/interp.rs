@@ -15,7 +15,7 @@
 use crate::engine::Inner;
 use crate::history::{HistoryEvent, state_event};
 use crate::resources::{TaskCall, base_resource};
-use crate::store::{Close, StoreError};
+use crate::store::{Ack, Close, StoreError};
 use cm_asl::payload::{self, compact};
 use cm_asl::{AslError, Env, choice, jsonata, path};
 use futures_util::StreamExt;
@@ -86,6 +86,8 @@ pub(crate) struct Replay {
     results: HashMap<String, TaskResult>,
     /// (step, event type) → event id, for events already in the journal (not re-emitted)
     seen: HashMap<(String, String), (u64, i64)>,
+    /// When the execution was last redriven (its timeout counts from then).
+    pub redriven_at: Option<i64>,
 }
 
 impl Replay {
@@ -95,6 +97,9 @@ impl Replay {
         let mut r = Replay::default();
         for e in events {
             let d = &e.details;
+            if e.kind == "ExecutionRedriven" {
+                r.redriven_at = Some(e.timestamp_ms);
+            }
             if e.kind.ends_with("StateExited") {
                 let next = d.get("next").and_then(Value::as_str).map(str::to_owned);
                 let assigned = d
@@ -106,7 +111,8 @@ impl Replay {
                 r.exits.insert(e.step.clone(), (output, next, assigned));
             }
             match e.kind.as_str() {
-                "TaskScheduled" => {
+                // A redriven task is a new attempt on AWS: it gets a new token.
+                "TaskScheduled" if !redrive => {
                     if let Some(t) = d.get("taskToken").and_then(Value::as_str) {
                         r.tokens.insert(e.step.clone(), t.to_owned());
                     }
@@ -134,6 +140,8 @@ impl Replay {
 struct Journal {
     next_id: u64,
     pending: Vec<HistoryEvent>,
+    /// Events sent to the store and not yet published on the live stream, in id order.
+    unpublished: Vec<HistoryEvent>,
 }
 
 /// One running execution, shared by its branches and iterations.
@@ -150,6 +158,15 @@ pub(crate) struct Exec {
     transitions: AtomicU64,
     /// Set by whoever closes the execution (its own task, or StopExecution).
     closing: std::sync::atomic::AtomicBool,
+}
+
+/// `{"name": name, key: value}`. (`json!` would convert `value` with `to_value`, which
+/// costs about twice a clone.)
+fn named(name: &str, key: &str, value: &Value) -> Value {
+    let mut m = Map::new();
+    m.insert("name".into(), Value::String(name.to_owned()));
+    m.insert(key.into(), value.clone());
+    Value::Object(m)
 }
 
 /// Where an error happened, for AWS's cause prefix.
@@ -231,6 +248,7 @@ impl Exec {
             journal: Mutex::new(Journal {
                 next_id,
                 pending: Vec::new(),
+                unpublished: Vec::new(),
             }),
             replay,
             transitions: AtomicU64::new(0),
@@ -280,21 +298,42 @@ impl Exec {
 
     /// Makes every recorded event durable before the caller acts on it.
     async fn flush(&self) -> Result<(), Failure> {
-        let (ack, published) = {
+        let (ack, last) = {
             let mut j = self.journal();
             if j.pending.is_empty() {
                 return Ok(());
             }
-            let events = std::mem::take(&mut j.pending);
-            let published = self.inner.publishing().then(|| events.clone());
-            // Sent while holding the journal lock so that the store sees events in id order.
-            (self.inner.store.append(self.seq, events, None), published)
+            self.send_pending(&mut j, None)
         };
-        ack.wait().await.map_err(Failure::interrupt)?;
-        if let Some(events) = published {
+        let written = ack.wait().await;
+        self.publish_through(last, written.is_ok());
+        written.map_err(Failure::interrupt)
+    }
+
+    /// Sends the pending events to the store and queues them for the live stream. Called
+    /// with the journal locked, so that the store sees events in id order; returns the write's
+    /// ack and the last id sent.
+    fn send_pending(&self, j: &mut Journal, close: Option<Close>) -> (Ack<()>, u64) {
+        let events = std::mem::take(&mut j.pending);
+        let last = events.last().map_or(0, |e| e.id);
+        if self.inner.publishing() {
+            j.unpublished.extend(events.iter().cloned());
+        }
+        (self.inner.store.append(self.seq, events, close), last)
+    }
+
+    /// Publishes the queued events up to id `last` once their write is acknowledged (or
+    /// drops them if it failed). Concurrent flushes (Parallel branches, Map iterations) can
+    /// see their acks in any order; the store commits writes in the order they were sent, so
+    /// whichever comes first publishes everything up to its last id, in id order.
+    fn publish_through(&self, last: u64, written: bool) {
+        let mut j = self.journal();
+        let n = j.unpublished.iter().take_while(|e| e.id <= last).count();
+        let events: Vec<HistoryEvent> = j.unpublished.drain(..n).collect();
+        if written && !events.is_empty() {
+            // Still under the journal lock, so that two publishers cannot interleave.
             self.inner.publish(&self.arn, events);
         }
-        Ok(())
     }
 
     /// Journals the closing event with the execution's final status, in one commit.
@@ -305,20 +344,13 @@ impl Exec {
         close: Close,
     ) -> Result<(), StoreError> {
         self.emit("", kind, details);
-        let (ack, published) = {
+        let (ack, last) = {
             let mut j = self.journal();
-            let events = std::mem::take(&mut j.pending);
-            let published = self.inner.publishing().then(|| events.clone());
-            (
-                self.inner.store.append(self.seq, events, Some(close)),
-                published,
-            )
+            self.send_pending(&mut j, Some(close))
         };
-        ack.wait().await?;
-        if let Some(events) = published {
-            self.inner.publish(&self.arn, events);
-        }
-        Ok(())
+        let written = ack.wait().await;
+        self.publish_through(last, written.is_ok());
+        written
     }
 
     /// Runs the whole machine on `input`.
@@ -331,10 +363,8 @@ impl Exec {
             jsonata: false,
             item: None,
         };
-        let out = self.machine(&mut scope, definition, input).await;
-        // Whatever happened, what was journaled so far should reach the store.
-        self.flush().await?;
-        out
+        // Events still pending at the end go out with the closing event, in one commit.
+        self.machine(&mut scope, definition, input).await
     }
 
     fn machine<'a>(
@@ -343,7 +373,7 @@ impl Exec {
         machine: &'a Value,
         data: Value,
     ) -> BoxFut<'a, Result<Value, Failure>> {
-        Box::pin(async move {
+        Box::pin(GrowStack(Box::pin(async move {
             let states = machine
                 .get("States")
                 .and_then(Value::as_object)
@@ -352,7 +382,7 @@ impl Exec {
                 sc.jsonata = lang == "JSONata";
             }
             self.run_states(sc, states, machine, data).await
-        })
+        })))
     }
 
     async fn run_states(
@@ -399,11 +429,7 @@ impl Exec {
                 .and_then(Value::as_str)
                 .unwrap_or_default();
             let entered_kind = state_event(ty, "Entered");
-            let entered = self.emit(
-                &step,
-                &entered_kind,
-                json!({"name": current, "input": data}),
-            );
+            let entered = self.emit(&step, &entered_kind, named(&current, "input", &data));
             // The transition is durable before the state runs. Tasks and Waits flush
             // themselves before acting, so they share this commit.
             if !matches!(ty, "Task" | "Wait") {
@@ -432,6 +458,17 @@ impl Exec {
             if !assigned.is_empty() {
                 sc.vars.extend(assigned.clone());
             }
+            let limit = payload::MAX_DEPTH;
+            if payload::depth(&output) > limit
+                || assigned.values().any(|v| payload::depth(v) > limit)
+            {
+                return Err(Failure::new(
+                    "States.DataLimitExceeded",
+                    format!(
+                        "The state/task '{current}' returned a result or assigned a variable nested more than {limit} levels deep."
+                    ),
+                ));
+            }
             if compact(&output).len() > MAX_PAYLOAD_BYTES {
                 return Err(Failure::new(
                     "States.DataLimitExceeded",
@@ -440,7 +477,7 @@ impl Exec {
                     ),
                 ));
             }
-            let mut details = json!({"name": current, "output": output});
+            let mut details = named(&current, "output", &output);
             if let Some(n) = &next {
                 details["next"] = json!(n);
             }
@@ -929,6 +966,9 @@ impl Exec {
                 Err(f) => f,
             };
             let err_name = f.error.clone().unwrap_or_default();
+            if is_terminal_error(&err_name) {
+                return Err(f);
+            }
             let Some(k) = retriers.iter().position(|r| error_matches(r, &err_name)) else {
                 return Err(f);
             };
@@ -936,6 +976,18 @@ impl Exec {
             let max = r.get("MaxAttempts").and_then(Value::as_u64).unwrap_or(3);
             if u64::from(counts[k]) >= max {
                 return Err(f);
+            }
+            // A retry counts as a transition: `MaxAttempts` (up to 99,999,999) must not let
+            // one state run past the execution's budget.
+            let n = self.transitions.fetch_add(1, Ordering::Relaxed) + 1;
+            if n > self.inner.config.max_transitions {
+                return Err(Failure::new(
+                    "States.Runtime",
+                    format!(
+                        "The execution exceeded {} state transitions.",
+                        self.inner.config.max_transitions
+                    ),
+                ));
             }
             let delay = retry_delay_ms(r, counts[k], &self.inner);
             counts[k] += 1;
@@ -1002,7 +1054,12 @@ impl Exec {
             Some(lang) => lang == "JSONata",
             None => sc.jsonata,
         };
-        let st = json!({"input": raw_input, "context": task_context});
+        // JSONata's `$states`; JSONPath does not read it.
+        let st = if jsonata {
+            json!({"input": raw_input, "context": task_context})
+        } else {
+            Value::Null
+        };
         let effective = if jsonata {
             match s.get("Arguments") {
                 Some(tpl) => {
@@ -1050,8 +1107,8 @@ impl Exec {
             "resourceType": resource_type(resource),
             "resource": resource_name(resource),
             "region": crate::engine::REGION,
-            "parameters": effective,
         });
+        scheduled["parameters"] = effective.clone();
         if let Some(t) = timeout {
             scheduled["timeoutInSeconds"] = json!(t);
         }
@@ -1081,7 +1138,7 @@ impl Exec {
             attempt,
             invocation_id: format!("{}/{key}", self.arn),
         };
-        let outcome = self
+        let (outcome, ack) = self
             .inner
             .clone()
             .run_task(call, deadline, heartbeat.map(|h| h.saturating_mul(1000)))
@@ -1093,9 +1150,24 @@ impl Exec {
             }
             d
         };
-        match outcome {
+        // A result nested too deep to carry on fails the task, as an oversized one does.
+        let outcome = outcome.and_then(|v| {
+            if payload::depth(&v) > payload::MAX_DEPTH {
+                return Err(AslError::new(
+                    "States.DataLimitExceeded",
+                    format!(
+                        "The task returned a result nested more than {} levels deep.",
+                        payload::MAX_DEPTH
+                    ),
+                ));
+            }
+            Ok(v)
+        });
+        let result = match outcome {
             Ok(v) => {
-                self.emit(&key, "TaskSucceeded", details(json!({"output": v})));
+                let mut output = Map::new();
+                output.insert("output".into(), v.clone());
+                self.emit(&key, "TaskSucceeded", details(Value::Object(output)));
                 Ok(v)
             }
             Err(e) => {
@@ -1111,7 +1183,21 @@ impl Exec {
                 );
                 Err(e.into())
             }
+        };
+        if let Some(ack) = ack {
+            // SendTaskSuccess / SendTaskFailure return once their answer is durable.
+            let flushed = self.flush().await;
+            let _ = ack.send(match &flushed {
+                Ok(()) => Ok(()),
+                Err(f) => Err(crate::EngineError::Store(
+                    f.interrupted
+                        .clone()
+                        .unwrap_or(crate::store::StoreError::Closed),
+                )),
+            });
+            flushed?;
         }
+        result
     }
 
     /// Runs a Parallel state's branches on `input`, concurrently; each reads the outer
@@ -1367,6 +1453,21 @@ impl Exec {
             }
             (index, r)
         })
+    }
+}
+
+/// Polls a scope (the machine, a Parallel branch, a Map iteration) on a fresh stack segment
+/// when the thread's stack runs low. Polling recurses through every nesting level, tens of
+/// kilobytes each in a debug build, and a tokio worker has a 2 MiB stack: without this, a
+/// definition nested as deep as validation allows could overflow it.
+struct GrowStack<'a, T>(BoxFut<'a, T>);
+
+impl<T> Future for GrowStack<'_, T> {
+    type Output = T;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<T> {
+        let inner = &mut self.get_mut().0;
+        stacker::maybe_grow(512 * 1024, 4 * 1024 * 1024, || inner.as_mut().poll(cx))
     }
 }
 
@@ -1692,8 +1793,8 @@ fn catcher_for<'s>(s: &'s Value, f: &Failure) -> Option<&'s Value> {
 }
 
 /// Whether a retrier or catcher's `ErrorEquals` takes the error `name`. `States.ALL` takes
-/// everything; `States.TaskFailed` takes every error except `States.Timeout` and other
-/// `States.*` names raised by the service itself.
+/// every error except the terminal ones ([`is_terminal_error`]); `States.TaskFailed` takes
+/// every error except `States.Timeout` and other `States.*` names raised by the service itself.
 pub(crate) fn error_matches(rule: &Value, name: &str) -> bool {
     rule.get("ErrorEquals")
         .and_then(Value::as_array)
@@ -1702,9 +1803,15 @@ pub(crate) fn error_matches(rule: &Value, name: &str) -> bool {
         .filter_map(Value::as_str)
         .any(|e| {
             e == name
-                || e == "States.ALL"
+                || (e == "States.ALL" && !is_terminal_error(name))
                 || (e == "States.TaskFailed"
                     && name != "States.Timeout"
                     && !name.starts_with("States."))
         })
+}
+
+/// `States.Runtime` and `States.DataLimitExceeded`: AWS documents them as terminal — never
+/// retried, and not caught by `States.ALL` (only a catcher naming them takes them).
+pub(crate) fn is_terminal_error(name: &str) -> bool {
+    matches!(name, "States.Runtime" | "States.DataLimitExceeded")
 }

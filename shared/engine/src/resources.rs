@@ -130,28 +130,31 @@ impl Resources {
         v
     }
 
-    /// Resolves and starts a call. `None` means the engine itself must handle it
+    /// Resolves and starts a call. `Err` hands the call back: the engine itself must handle it
     /// (`states:startExecution`).
-    pub(crate) fn invoke(&self, call: TaskCall) -> Option<BoxFuture<Result<Value, AslError>>> {
+    pub(crate) fn invoke(
+        &self,
+        call: TaskCall,
+    ) -> Result<BoxFuture<Result<Value, AslError>>, Box<TaskCall>> {
         let base = base_resource(&call.resource);
         if let Some(h) = self.resources.get(base) {
-            return Some(h.call(call));
+            return Ok(h.call(call));
         }
         if base == LAMBDA_INVOKE {
-            return Some(self.lambda_invoke(call));
+            return Ok(self.lambda_invoke(call));
         }
         if let Some(name) = lambda_arn_function(base) {
             let Some(h) = self.functions.get(name) else {
-                return Some(Box::pin(not_found(name.to_owned())));
+                return Ok(Box::pin(not_found(name.to_owned())));
             };
             let fut = h.call(call);
-            return Some(Box::pin(async move { fut.await.map_err(lambda_error) }));
+            return Ok(Box::pin(async move { fut.await.map_err(lambda_error) }));
         }
         if base == START_EXECUTION {
-            return None;
+            return Err(Box::new(call));
         }
         if let Some(h) = &self.fallback {
-            return Some(h.call(call));
+            return Ok(h.call(call));
         }
         let known = self.function_names().join(", ");
         let message = format!(
@@ -164,7 +167,7 @@ impl Resources {
                 format!("registered: {known}")
             }
         );
-        Some(Box::pin(async move { Err(AslError::runtime(message)) }))
+        Ok(Box::pin(async move { Err(AslError::runtime(message)) }))
     }
 
     fn lambda_invoke(&self, mut call: TaskCall) -> BoxFuture<Result<Value, AslError>> {
@@ -189,7 +192,12 @@ impl Resources {
         let fut = h.call(call);
         Box::pin(async move {
             let payload = fut.await.map_err(lambda_error)?;
-            Ok(json!({"ExecutedVersion": "$LATEST", "Payload": payload, "StatusCode": 200}))
+            // Built by hand: `json!` would convert the payload with `to_value` (a deep copy).
+            let mut out = serde_json::Map::new();
+            out.insert("ExecutedVersion".into(), json!("$LATEST"));
+            out.insert("Payload".into(), payload);
+            out.insert("StatusCode".into(), json!(200));
+            Ok(Value::Object(out))
         })
     }
 }
@@ -302,7 +310,7 @@ mod tests {
                     "arn:aws:states:::states:startExecution.sync:2",
                     json!({})
                 ))
-                .is_none()
+                .is_err()
         );
     }
 }

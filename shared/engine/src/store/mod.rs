@@ -245,5 +245,42 @@ pub trait Store: Send + Sync + 'static {
     fn max_seq(&self) -> Result<u64, StoreError>;
 }
 
+/// Deepest JSON the store reads back: far above what the engine writes (values nest at most
+/// `cm_asl::payload::MAX_DEPTH` levels, a few more inside an event), far below what would
+/// exhaust the stack.
+const MAX_STORED_DEPTH: usize = 2_048;
+
+/// Parses JSON text the engine stored. serde_json refuses documents nested more than 128
+/// levels by default, but the engine writes deeper ones (outputs up to
+/// `cm_asl::payload::MAX_DEPTH` levels, definitions with nested Parallel and Map states), and
+/// what it wrote it must read back, or a restart could not resume. The nesting is measured
+/// first, without recursion, so that a damaged file cannot overflow the stack.
+pub(crate) fn parse_json(text: &str) -> Result<Value, String> {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for b in text.bytes() {
+        match (in_string, escaped, b) {
+            (true, true, _) => escaped = false,
+            (true, false, b'\\') => escaped = true,
+            (true, false, b'"') | (false, _, b'"') => in_string = !in_string,
+            (false, _, b'[' | b'{') => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            (false, _, b']' | b'}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    if deepest > MAX_STORED_DEPTH {
+        return Err(format!(
+            "nested {deepest} levels deep (at most {MAX_STORED_DEPTH} are read)"
+        ));
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    de.disable_recursion_limit();
+    let v = <Value as serde::Deserialize>::deserialize(&mut de).map_err(|e| e.to_string())?;
+    de.end().map_err(|e| e.to_string())?;
+    Ok(v)
+}
+
 #[cfg(test)]
 mod contract;

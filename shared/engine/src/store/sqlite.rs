@@ -31,9 +31,55 @@ type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
 enum Op {
     PutMachine(StateMachineRecord, Reply<()>),
-    Create(Box<ExecutionRecord>, Vec<HistoryEvent>, Reply<Created>),
-    Append(u64, Vec<HistoryEvent>, Option<Close>, Reply<()>),
-    Reopen(u64, u32, Vec<HistoryEvent>, Reply<()>),
+    Create(Box<ExecutionRecord>, String, Vec<EventRow>, Reply<Created>),
+    Append(u64, Vec<EventRow>, Option<Closing>, Reply<()>),
+    Reopen(u64, u32, Vec<EventRow>, Reply<()>),
+}
+
+/// An event as the writer inserts it. JSON is serialised (and the event's values dropped) on
+/// the caller's thread, so that the one writer thread only writes.
+struct EventRow {
+    id: i64,
+    previous: i64,
+    ts: i64,
+    kind: String,
+    step: String,
+    details: String,
+}
+
+fn rows(events: Vec<HistoryEvent>) -> Vec<EventRow> {
+    events
+        .into_iter()
+        .map(|e| EventRow {
+            id: e.id as i64,
+            previous: e.previous_event_id as i64,
+            ts: e.timestamp_ms,
+            details: json_text(&e.details),
+            kind: e.kind,
+            step: e.step,
+        })
+        .collect()
+}
+
+/// A [`Close`] with its output serialised.
+struct Closing {
+    status: Status,
+    output: Option<String>,
+    error: Option<String>,
+    cause: Option<String>,
+    stop_ms: i64,
+}
+
+impl From<Close> for Closing {
+    fn from(c: Close) -> Self {
+        Closing {
+            status: c.status,
+            output: c.output.as_ref().map(json_text),
+            error: c.error,
+            cause: c.cause,
+            stop_ms: c.stop_ms,
+        }
+    }
 }
 
 /// The SQLite store.
@@ -171,18 +217,61 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Op>) {
     }
 }
 
-enum Done {
-    Unit(Reply<()>, Result<(), StoreError>),
-    Created(Reply<Created>, Result<Created, StoreError>),
+/// What a write returns: `Some` for a creation.
+type Outcome = Option<Created>;
+
+fn apply(tx: &Connection, op: &Op) -> Result<Outcome, StoreError> {
+    match op {
+        Op::PutMachine(sm, _) => put_machine(tx, sm).map(|()| None),
+        Op::Create(rec, input, rows, _) => create(tx, rec, input, rows).map(Some),
+        Op::Append(seq, rows, close, _) => append(tx, *seq, rows, close.as_ref()).map(|()| None),
+        Op::Reopen(seq, count, rows, _) => reopen(tx, *seq, *count, rows).map(|()| None),
+    }
+}
+
+fn reply(op: Op, r: Result<Outcome, StoreError>) {
+    match op {
+        Op::PutMachine(_, tx) | Op::Append(_, _, _, tx) | Op::Reopen(_, _, _, tx) => {
+            let _ = tx.send(r.map(|_| ()));
+        }
+        Op::Create(_, _, _, tx) => {
+            let _ = tx.send(r.map(|o| o.unwrap_or(Created::New)));
+        }
+    }
 }
 
 fn commit(conn: &mut Connection, batch: Vec<Op>) {
+    // Fast path: the whole batch in one transaction. Writes rarely fail; when one does, the
+    // transaction rolls back and the batch is redone with a savepoint around each write, so
+    // that only that write fails. (Savepoints are not free: SQLite copies every page a
+    // savepoint first changes to a sub-journal.)
+    match commit_all(conn, &batch) {
+        Ok(outcomes) => {
+            for (op, o) in batch.into_iter().zip(outcomes) {
+                reply(op, Ok(o));
+            }
+        }
+        Err(_) => commit_each(conn, batch),
+    }
+}
+
+fn commit_all(conn: &mut Connection, batch: &[Op]) -> Result<Vec<Outcome>, StoreError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let outcomes = batch
+        .iter()
+        .map(|op| apply(&tx, op))
+        .collect::<Result<Vec<_>, _>>()?;
+    tx.commit()?;
+    Ok(outcomes)
+}
+
+fn commit_each(conn: &mut Connection, batch: Vec<Op>) {
     let tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => {
             let err = StoreError::from(e);
             for op in batch {
-                fail(op, err.clone());
+                reply(op, Err(err.clone()));
             }
             return;
         }
@@ -190,53 +279,17 @@ fn commit(conn: &mut Connection, batch: Vec<Op>) {
     let mut done = Vec::with_capacity(batch.len());
     for op in batch {
         // Each write is all-or-nothing inside the shared transaction.
-        let sp = "SAVEPOINT op";
-        let _ = tx.execute_batch(sp);
-        let (result_ok, d) = match op {
-            Op::PutMachine(sm, reply) => {
-                let r = put_machine(&tx, &sm);
-                (r.is_ok(), Done::Unit(reply, r))
-            }
-            Op::Create(rec, events, reply) => {
-                let r = create(&tx, &rec, &events);
-                (r.is_ok(), Done::Created(reply, r))
-            }
-            Op::Append(seq, events, close, reply) => {
-                let r = append(&tx, seq, &events, close.as_ref());
-                (r.is_ok(), Done::Unit(reply, r))
-            }
-            Op::Reopen(seq, count, events, reply) => {
-                let r = reopen(&tx, seq, count, &events);
-                (r.is_ok(), Done::Unit(reply, r))
-            }
-        };
-        if !result_ok {
+        let _ = tx.execute_batch("SAVEPOINT op");
+        let r = apply(&tx, &op);
+        if r.is_err() {
             let _ = tx.execute_batch("ROLLBACK TO op");
         }
         let _ = tx.execute_batch("RELEASE op");
-        done.push(d);
+        done.push((op, r));
     }
     let committed = tx.commit().map_err(StoreError::from);
-    for d in done {
-        match d {
-            Done::Unit(reply, r) => {
-                let _ = reply.send(committed.clone().and(r));
-            }
-            Done::Created(reply, r) => {
-                let _ = reply.send(committed.clone().and(r));
-            }
-        }
-    }
-}
-
-fn fail(op: Op, err: StoreError) {
-    match op {
-        Op::PutMachine(_, r) | Op::Append(_, _, _, r) | Op::Reopen(_, _, _, r) => {
-            let _ = r.send(Err(err));
-        }
-        Op::Create(_, _, r) => {
-            let _ = r.send(Err(err));
-        }
+    for (op, r) in done {
+        reply(op, committed.clone().and(r));
     }
 }
 
@@ -257,19 +310,13 @@ fn json_text(v: &Value) -> String {
     cm_asl::payload::compact(v)
 }
 
-fn insert_events(tx: &Connection, seq: u64, events: &[HistoryEvent]) -> Result<(), StoreError> {
+fn insert_events(tx: &Connection, seq: u64, events: &[EventRow]) -> Result<(), StoreError> {
     let mut stmt = tx.prepare_cached(
         "INSERT INTO events (execution, id, previous, ts, type, step, details) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;
     for e in events {
         stmt.execute(params![
-            seq as i64,
-            e.id as i64,
-            e.previous_event_id as i64,
-            e.timestamp_ms,
-            e.kind,
-            e.step,
-            json_text(&e.details)
+            seq as i64, e.id, e.previous, e.ts, e.kind, e.step, e.details
         ])?;
     }
     Ok(())
@@ -278,7 +325,8 @@ fn insert_events(tx: &Connection, seq: u64, events: &[HistoryEvent]) -> Result<(
 fn create(
     tx: &Connection,
     rec: &ExecutionRecord,
-    events: &[HistoryEvent],
+    input: &str,
+    events: &[EventRow],
 ) -> Result<Created, StoreError> {
     let existing = tx
         .prepare_cached(&format!(
@@ -301,7 +349,7 @@ fn create(
         rec.revision as i64,
         rec.machine_type.as_str(),
         rec.status.as_str(),
-        json_text(&rec.input),
+        input,
         rec.start_ms,
         rec.redrive_count,
         rec.parent,
@@ -313,8 +361,8 @@ fn create(
 fn append(
     tx: &Connection,
     seq: u64,
-    events: &[HistoryEvent],
-    close: Option<&Close>,
+    events: &[EventRow],
+    close: Option<&Closing>,
 ) -> Result<(), StoreError> {
     insert_events(tx, seq, events)?;
     if let Some(c) = close {
@@ -324,7 +372,7 @@ fn append(
         .execute(params![
             seq as i64,
             c.status.as_str(),
-            c.output.as_ref().map(json_text),
+            c.output,
             c.error,
             c.cause,
             c.stop_ms
@@ -333,12 +381,7 @@ fn append(
     Ok(())
 }
 
-fn reopen(
-    tx: &Connection,
-    seq: u64,
-    count: u32,
-    events: &[HistoryEvent],
-) -> Result<(), StoreError> {
+fn reopen(tx: &Connection, seq: u64, count: u32, events: &[EventRow]) -> Result<(), StoreError> {
     tx.execute(
         "UPDATE executions SET status = 'RUNNING', output = NULL, error = NULL, cause = NULL, stop_ms = NULL, redrive_count = ?2 WHERE seq = ?1",
         params![seq as i64, count],
@@ -349,7 +392,7 @@ fn reopen(
 const COLUMNS: &str = "seq, arn, name, state_machine_arn, revision, type, status, input, output, error, cause, start_ms, stop_ms, redrive_count, parent";
 
 fn parse_json(text: &str, what: &str) -> Result<Value, StoreError> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+    super::parse_json(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
 }
 
 /// Decodes a row; the outer result is SQLite's, the inner one ours.
@@ -456,15 +499,20 @@ impl Store for SqliteStore {
     }
 
     fn create_execution(&self, rec: ExecutionRecord, events: Vec<HistoryEvent>) -> Ack<Created> {
-        self.send(|r| Op::Create(Box::new(rec), events, r))
+        let input = json_text(&rec.input);
+        let rows = rows(events);
+        self.send(|r| Op::Create(Box::new(rec), input, rows, r))
     }
 
     fn append(&self, seq: u64, events: Vec<HistoryEvent>, close: Option<Close>) -> Ack<()> {
-        self.send(|r| Op::Append(seq, events, close, r))
+        let rows = rows(events);
+        let close = close.map(Closing::from);
+        self.send(|r| Op::Append(seq, rows, close, r))
     }
 
     fn reopen(&self, seq: u64, redrive_count: u32, events: Vec<HistoryEvent>) -> Ack<()> {
-        self.send(|r| Op::Reopen(seq, redrive_count, events, r))
+        let rows = rows(events);
+        self.send(|r| Op::Reopen(seq, redrive_count, rows, r))
     }
 
     fn execution(&self, arn: &str) -> Result<Option<ExecutionRecord>, StoreError> {
@@ -549,5 +597,64 @@ impl Store for SqliteStore {
             self.reader()
                 .query_row("SELECT MAX(seq) FROM executions", [], |r| r.get(0))?;
         Ok(v.unwrap_or(0) as u64)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn event(id: u64) -> HistoryEvent {
+        HistoryEvent {
+            id,
+            previous_event_id: id - 1,
+            timestamp_ms: 0,
+            kind: "PassStateEntered".into(),
+            step: id.to_string(),
+            details: json!({"name": "A", "input": {}}),
+        }
+    }
+
+    /// A failing write (here a duplicate event id) fails alone, whether or not it shares a
+    /// batch with others: the batch is redone with a savepoint per write.
+    #[tokio::test]
+    async fn a_failed_write_fails_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("s.db"), Durability::Normal).unwrap();
+        let rec = ExecutionRecord {
+            seq: 1,
+            arn: "arn:e".into(),
+            name: "e".into(),
+            state_machine_arn: "arn:sm".into(),
+            revision: 1,
+            machine_type: MachineType::Standard,
+            status: Status::Running,
+            input: json!({}),
+            output: None,
+            error: None,
+            cause: None,
+            start_ms: 0,
+            stop_ms: None,
+            redrive_count: 0,
+            parent: None,
+        };
+        let created = store.create_execution(rec, vec![event(1)]);
+        // Queued together, so that they usually share one commit.
+        let good = store.append(1, vec![event(2)], None);
+        let duplicate = store.append(1, vec![event(2)], None);
+        let after = store.append(1, vec![event(3)], None);
+        assert_eq!(created.wait().await.unwrap(), Created::New);
+        good.wait().await.unwrap();
+        assert!(duplicate.wait().await.is_err());
+        after.wait().await.unwrap();
+        let ids: Vec<u64> = store
+            .events(1, 0, 10, false)
+            .unwrap()
+            .iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(ids, [1, 2, 3]);
     }
 }
