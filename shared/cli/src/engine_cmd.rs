@@ -114,7 +114,12 @@ fn read_json(p: &Path) -> Result<Value> {
     serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", p.display()))
 }
 
-async fn open(db: Option<&Path>, virtual_time: bool, registry: Arc<Registry>, pinned: Pinned) -> Result<Engine> {
+async fn open(
+    db: Option<&Path>,
+    virtual_time: bool,
+    registry: Arc<Registry>,
+    pinned: Pinned,
+) -> Result<Engine> {
     let cell = Arc::new(OnceLock::new());
     let config = EngineConfig {
         store: match db {

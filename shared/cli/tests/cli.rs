@@ -354,13 +354,21 @@ fn asl_run_with_a_database_is_idempotent_by_name() {
         let out = run(&args);
         assert!(out.status.success(), "{}", text(&out.stderr));
         let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(doc, serde_json::json!({"status": "SUCCEEDED", "output": {"n": 42}}));
+        assert_eq!(
+            doc,
+            serde_json::json!({"status": "SUCCEEDED", "output": {"n": 42}})
+        );
     }
     // Nothing left to resume.
     let out = run(&["asl", "resume", "--db", db.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(out.stdout.is_empty());
-    let out = run(&["asl", "resume", "--db", dir.path().join("nope.db").to_str().unwrap()]);
+    let out = run(&[
+        "asl",
+        "resume",
+        "--db",
+        dir.path().join("nope.db").to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("does not exist"));
 }
@@ -376,9 +384,15 @@ fn run_executes_a_workflow_with_pinned_node_answers() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["status"], "SUCCEEDED");
-    assert_eq!(doc["output"]["nodes"]["enrich"]["output"]["body"]["score"], 92);
+    assert_eq!(
+        doc["output"]["nodes"]["enrich"]["output"]["body"]["score"],
+        92
+    );
     let progress = text(&out.stderr);
-    assert!(progress.contains("▶ enrich (action.http) running"), "{progress}");
+    assert!(
+        progress.contains("▶ enrich (action.http) running"),
+        "{progress}"
+    );
     assert!(progress.contains("✔ alert_sales succeeded"), "{progress}");
     assert!(progress.contains("park_invalid=skipped"), "{progress}");
     // A pinned failure takes the node's error route.
@@ -400,7 +414,12 @@ fn run_executes_a_workflow_with_pinned_node_answers() {
 #[test]
 fn run_reports_failed_runs_and_bad_input() {
     // Without pinned outputs the simulated HTTP node has no body: the run fails, exit 1.
-    let out = run(&["run", "examples/lead-intake.json", "--input", r#"{"email":"a@b.c"}"#]);
+    let out = run(&[
+        "run",
+        "examples/lead-intake.json",
+        "--input",
+        r#"{"email":"a@b.c"}"#,
+    ]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["status"], "FAILED");
