@@ -104,8 +104,30 @@ struct Running {
     exec: Arc<Exec>,
     abort: tokio::task::AbortHandle,
     handle: Option<tokio::task::JoinHandle<()>>,
-    /// Set to true by whoever closes the execution (the run itself or StopExecution).
-    done: watch::Sender<bool>,
+    /// The execution as it started (to build its closed record without a store read).
+    rec: ExecutionRecord,
+    /// Set to the closed record by whoever closes the execution (the run itself or
+    /// StopExecution); dropped without a value when the run stops without closing.
+    done: watch::Sender<Option<ExecutionRecord>>,
+}
+
+impl Inner {
+    /// Removes a finished run and tells its waiters how it ended (`None`: it stopped without
+    /// closing, e.g. at shutdown; waiters then read the store).
+    fn finish(&self, arn: &str, close: Option<&Close>) {
+        let Some(entry) = self.lock_running().remove(arn) else {
+            return;
+        };
+        if let Some(c) = close {
+            let mut rec = entry.rec;
+            rec.status = c.status;
+            rec.output = c.output.clone();
+            rec.error = c.error.clone();
+            rec.cause = c.cause.clone();
+            rec.stop_ms = Some(c.stop_ms);
+            let _ = entry.done.send(Some(rec));
+        }
+    }
 }
 
 /// Engine internals shared by the API and every running execution.
@@ -846,10 +868,11 @@ impl Engine {
             next_id,
             replay,
         ));
-        let (done, _) = watch::channel(false);
+        let (done, _) = watch::channel(None);
         let inner = self.inner.clone();
         let task_exec = exec.clone();
         let input = rec.input.clone();
+        let started_rec = rec.clone();
         // Registered before the task can finish, so that its cleanup finds the entry.
         let mut running = self.inner.lock_running();
         let handle = tokio::spawn(async move {
@@ -861,6 +884,7 @@ impl Engine {
                 exec,
                 abort: handle.abort_handle(),
                 handle: Some(handle),
+                rec: started_rec,
                 done,
             },
         );
@@ -881,8 +905,11 @@ impl Engine {
             .lock_running()
             .get(arn)
             .map(|r| r.done.subscribe());
-        if let Some(mut done) = done {
-            let _ = done.wait_for(|d| *d).await;
+        if let Some(mut done) = done
+            && let Ok(closed) = done.wait_for(Option::is_some).await
+            && let Some(rec) = closed.as_ref()
+        {
+            return Ok(rec.clone());
         }
         self.describe_execution(arn)
     }
@@ -922,21 +949,18 @@ impl Engine {
         if let Some(c) = &cause {
             details.insert("cause".into(), json!(c));
         }
-        exec.close(
-            "ExecutionAborted",
-            Value::Object(details),
-            Close {
-                status: Status::Aborted,
-                output: None,
-                error,
-                cause,
-                stop_ms: now,
-            },
-        )
-        .await?;
-        if let Some(r) = self.inner.lock_running().remove(arn) {
-            let _ = r.done.send(true);
-        }
+        let close = Close {
+            status: Status::Aborted,
+            output: None,
+            error,
+            cause,
+            stop_ms: now,
+        };
+        let closed = exec
+            .close("ExecutionAborted", Value::Object(details), close.clone())
+            .await;
+        self.inner.finish(arn, closed.is_ok().then_some(&close));
+        closed?;
         self.describe_execution(arn)
     }
 
@@ -1215,21 +1239,18 @@ async fn drive(inner: Arc<Inner>, exec: Arc<Exec>, definition: Arc<Definition>, 
         return;
     }
     let now = inner.clock.now_ms();
-    let closed = match result {
-        Some(Ok(output)) => {
-            exec.close(
-                "ExecutionSucceeded",
-                json!({"output": output}),
-                Close {
-                    status: Status::Succeeded,
-                    output: Some(output),
-                    error: None,
-                    cause: None,
-                    stop_ms: now,
-                },
-            )
-            .await
-        }
+    let ending = match result {
+        Some(Ok(output)) => Some((
+            "ExecutionSucceeded",
+            json!({"output": output}),
+            Close {
+                status: Status::Succeeded,
+                output: Some(output),
+                error: None,
+                cause: None,
+                stop_ms: now,
+            },
+        )),
         Some(Err(Failure {
             interrupted: Some(e),
             ..
@@ -1240,7 +1261,7 @@ async fn drive(inner: Arc<Inner>, exec: Arc<Exec>, definition: Arc<Definition>, 
                 "concertmaster engine: execution {} paused, its journal could not be written: {e}",
                 exec.arn
             );
-            Ok(())
+            None
         }
         Some(Err(f)) => {
             let mut details = serde_json::Map::new();
@@ -1250,7 +1271,7 @@ async fn drive(inner: Arc<Inner>, exec: Arc<Exec>, definition: Arc<Definition>, 
             if let Some(c) = &f.cause {
                 details.insert("cause".into(), json!(c));
             }
-            exec.close(
+            Some((
                 "ExecutionFailed",
                 Value::Object(details),
                 Close {
@@ -1260,15 +1281,14 @@ async fn drive(inner: Arc<Inner>, exec: Arc<Exec>, definition: Arc<Definition>, 
                     cause: f.cause,
                     stop_ms: now,
                 },
-            )
-            .await
+            ))
         }
         None => {
             let cause = format!(
                 "The execution ran longer than its TimeoutSeconds ({}).",
                 timeout.unwrap_or_default()
             );
-            exec.close(
+            Some((
                 "ExecutionTimedOut",
                 json!({"error": "States.Timeout", "cause": cause}),
                 Close {
@@ -1278,18 +1298,19 @@ async fn drive(inner: Arc<Inner>, exec: Arc<Exec>, definition: Arc<Definition>, 
                     cause: Some(cause),
                     stop_ms: now,
                 },
-            )
-            .await
+            ))
         }
     };
-    if let Err(e) = closed {
-        eprintln!(
-            "concertmaster engine: execution {} finished but could not be closed: {e}",
-            exec.arn
-        );
+    let mut closed = None;
+    if let Some((kind, details, close)) = ending {
+        match exec.close(kind, details, close.clone()).await {
+            Ok(()) => closed = Some(close),
+            Err(e) => eprintln!(
+                "concertmaster engine: execution {} finished but could not be closed: {e}",
+                exec.arn
+            ),
+        }
     }
     // Removed only now, so that `wait` never sees a finished run as still RUNNING.
-    if let Some(entry) = inner.lock_running().remove(&exec.arn) {
-        let _ = entry.done.send(true);
-    }
+    inner.finish(&exec.arn, closed.as_ref());
 }
