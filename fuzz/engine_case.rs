@@ -219,7 +219,9 @@ async fn execute(engine: &Engine, case: &Case) -> Result<Outcome, String> {
 
 /// Runs a case on its own runtime (what the fuzz target does per input). The execution runs
 /// on the runtime's worker thread, whose stack is tokio's default 2 MiB as in a real
-/// deployment (the fuzzer's main thread has 8 MiB, which would hide stack overflows).
+/// deployment (the fuzzer's main thread has 8 MiB, which would hide stack overflows). The
+/// fuzz target keeps one such runtime for all its inputs instead.
+#[allow(dead_code)]
 pub fn run_blocking(case: &Case) -> Result<Outcome, String> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)

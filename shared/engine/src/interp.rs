@@ -469,6 +469,19 @@ impl Exec {
                     ),
                 ));
             }
+            // Step Functions' limit on what one Assign stores (each variable, and all of them).
+            let assigned_bytes: usize = assigned
+                .iter()
+                .map(|(k, v)| k.len() + compact(v).len())
+                .sum();
+            if assigned_bytes > MAX_PAYLOAD_BYTES {
+                return Err(Failure::new(
+                    "States.DataLimitExceeded",
+                    format!(
+                        "The state/task '{current}' assigned variables with a size exceeding the maximum number of bytes service limit."
+                    ),
+                ));
+            }
             if compact(&output).len() > MAX_PAYLOAD_BYTES {
                 return Err(Failure::new(
                     "States.DataLimitExceeded",
