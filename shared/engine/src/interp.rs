@@ -222,8 +222,8 @@ pub(crate) fn reads_context(definition: &Value) -> bool {
     }
 }
 
-enum Work<'a> {
-    Task { resource: &'a str },
+enum Work {
+    Task,
     Parallel { input: Value },
     Map { effective: Value },
     MapJsonata { st: Value },
@@ -623,21 +623,8 @@ impl Exec {
             "Parallel" | "Map" | "Task" => {
                 let result = match ty {
                     "Task" => {
-                        let resource = s
-                            .get("Resource")
-                            .and_then(Value::as_str)
-                            .unwrap_or_default();
-                        self.attempts(
-                            sc,
-                            s,
-                            step,
-                            name,
-                            &input,
-                            context,
-                            loc,
-                            Work::Task { resource },
-                        )
-                        .await
+                        self.attempts(sc, s, step, name, &input, context, loc, Work::Task)
+                            .await
                     }
                     "Parallel" => match payload::effective_input(s, &input, &env, "Parameters") {
                         Ok(effective) => {
@@ -847,21 +834,8 @@ impl Exec {
                 let st = states(None);
                 let result = match ty {
                     "Task" => {
-                        let resource = s
-                            .get("Resource")
-                            .and_then(Value::as_str)
-                            .unwrap_or_default();
-                        self.attempts(
-                            sc,
-                            s,
-                            step,
-                            name,
-                            &input,
-                            context,
-                            loc,
-                            Work::Task { resource },
-                        )
-                        .await
+                        self.attempts(sc, s, step, name, &input, context, loc, Work::Task)
+                            .await
                     }
                     "Parallel" => {
                         let args = match s.get("Arguments") {
@@ -947,7 +921,7 @@ impl Exec {
         raw_input: &Value,
         context: &Value,
         loc: Loc<'_>,
-        work: Work<'_>,
+        work: Work,
     ) -> Result<Value, Failure> {
         let retriers = s
             .get("Retry")
@@ -957,11 +931,9 @@ impl Exec {
         let mut attempt: u32 = 0;
         loop {
             let result = match &work {
-                Work::Task { resource } => {
-                    self.task(
-                        sc, s, step, name, resource, raw_input, context, loc, attempt,
-                    )
-                    .await
+                Work::Task => {
+                    self.task(sc, s, step, name, raw_input, context, loc, attempt)
+                        .await
                 }
                 Work::Parallel { input } => self.branches(sc, s, step, attempt, input).await,
                 Work::Map { effective } => {
@@ -1021,12 +993,15 @@ impl Exec {
         s: &Value,
         step: &str,
         name: &str,
-        resource: &str,
         raw_input: &Value,
         context: &Value,
         loc: Loc<'_>,
         attempt: u32,
     ) -> Result<Value, Failure> {
+        let resource = s
+            .get("Resource")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let key = format!("{step}#{attempt}");
         if let Some(recorded) = self.replay.results.get(&key) {
             return match recorded {
@@ -1623,6 +1598,14 @@ fn map_limits(s: &Value, data: &Value, env: &Env<'_>) -> Result<MapLimits, AslEr
             ))
         })
     };
+    checked_limits(resolve)
+}
+
+/// Resolves MaxConcurrency and the tolerated failures in AWS's order (`resolve(field,
+/// integer)`), checking each tolerance as soon as it is known.
+fn checked_limits(
+    resolve: impl Fn(&str, bool) -> Result<Option<f64>, AslError>,
+) -> Result<MapLimits, AslError> {
     let max = resolve("MaxConcurrency", true)?;
     let count = resolve("ToleratedFailureCount", true)?;
     if count.is_some_and(|n| n < 0.0) {
@@ -1662,24 +1645,7 @@ fn map_limits_jsonata(
             }
         }
     };
-    let max = num("MaxConcurrency")?;
-    let count = num("ToleratedFailureCount")?;
-    if count.is_some_and(|n| n < 0.0) {
-        return Err(AslError::runtime(
-            "ToleratedFailureCount cannot be negative.",
-        ));
-    }
-    let pct = num("ToleratedFailurePercentage")?;
-    if pct.is_some_and(|n| !(0.0..=100.0).contains(&n)) {
-        return Err(AslError::runtime(
-            "ToleratedFailurePercentage must be between 0 and 100.",
-        ));
-    }
-    Ok(MapLimits {
-        max_concurrency: max.map_or(0, |m| m.max(0.0) as usize),
-        tolerated_count: count,
-        tolerated_percentage: pct,
-    })
+    checked_limits(|field, _integer| num(field))
 }
 
 /// `ItemBatcher`: groups item inputs into `{"Items": [...], "BatchInput": …}` inputs by
