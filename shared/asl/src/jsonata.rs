@@ -149,12 +149,21 @@ fn int(v: Option<&Value>, name: &str) -> Result<i64, String> {
         .ok_or_else(|| format!("{name} must be an integer"))
 }
 
-/// The functions Step Functions adds to JSONata: `$partition`, `$range`, `$parse`, `$hash`,
-/// `$uuid` (`$random` with a seed is not supported by the engine yet).
-fn register_step_functions_functions(evaluator: &mut Evaluator) {
-    let _ = evaluator.register_fn(
-        "partition",
-        host(|args| {
+/// The functions Step Functions adds to JSONata, with their arity (`$random` with a seed is
+/// not supported by the engine yet).
+pub const STEP_FUNCTIONS_FUNCTIONS: [(&str, usize); 5] = [
+    ("partition", 2),
+    ("range", 3),
+    ("parse", 1),
+    ("hash", 2),
+    ("uuid", 0),
+];
+
+/// Calls one of [`STEP_FUNCTIONS_FUNCTIONS`] (`$partition`, `$range`, `$parse`, `$hash`,
+/// `$uuid`) on JSON values; the error is the message JSONata reports.
+pub fn step_functions_function(name: &str, args: &[Value]) -> Result<Value, String> {
+    match name {
+        "partition" => {
             let items = args
                 .first()
                 .and_then(Value::as_array)
@@ -169,11 +178,8 @@ fn register_step_functions_functions(evaluator: &mut Evaluator) {
                     .map(|c| Value::Array(c.to_vec()))
                     .collect(),
             ))
-        }),
-    );
-    let _ = evaluator.register_fn(
-        "range",
-        host(|args| {
+        }
+        "range" => {
             let (start, end, step) = (
                 int(args.first(), "start")?,
                 int(args.get(1), "end")?,
@@ -197,21 +203,15 @@ fn register_step_functions_functions(evaluator: &mut Evaluator) {
             } else {
                 Value::Array(out)
             })
-        }),
-    );
-    let _ = evaluator.register_fn(
-        "parse",
-        host(|args| {
+        }
+        "parse" => {
             let text = args
                 .first()
                 .and_then(Value::as_str)
                 .ok_or("$parse needs a string")?;
             serde_json::from_str(text).map_err(|e| format!("$parse: {e}"))
-        }),
-    );
-    let _ = evaluator.register_fn(
-        "hash",
-        host(|args| {
+        }
+        "hash" => {
             // Same algorithms and limits as States.Hash.
             let data = args.first().cloned().unwrap_or(Value::Null);
             let algorithm = args.get(1).cloned().unwrap_or(Value::Null);
@@ -223,15 +223,17 @@ fn register_step_functions_functions(evaluator: &mut Evaluator) {
                 })
             })
             .map_err(|e| e.cause)
-        }),
-    );
-    let _ = evaluator.register_fn(
-        "uuid",
-        host(|_| {
-            crate::intrinsics::evaluate("States.UUID()", &|_: &str| Ok(Value::Null))
-                .map_err(|e| e.cause)
-        }),
-    );
+        }
+        "uuid" => crate::intrinsics::evaluate("States.UUID()", &|_: &str| Ok(Value::Null))
+            .map_err(|e| e.cause),
+        _ => Err(format!("no function ${name}")),
+    }
+}
+
+fn register_step_functions_functions(evaluator: &mut Evaluator) {
+    for (name, _) in STEP_FUNCTIONS_FUNCTIONS {
+        let _ = evaluator.register_fn(name, host(move |args| step_functions_function(name, args)));
+    }
 }
 
 /// JSONata numbers are doubles; AWS prints whole numbers without a fraction.

@@ -164,90 +164,10 @@ fn difference(want: &Outcome, got: &Outcome) -> Option<&'static str> {
 
 // ------------------------------------------------------- Step Functions' extra functions
 
-fn int(v: Option<&Value>, name: &str) -> Result<i64, String> {
-    v.and_then(Value::as_f64)
-        .filter(|f| f.fract() == 0.0)
-        .map(|f| f as i64)
-        .ok_or_else(|| format!("{name} must be an integer"))
-}
-
-/// `$partition`, `$range`, `$parse`, `$hash`, `$uuid` over JSON values, as `cm_asl::jsonata`
-/// registers them with jsonata-core.
-fn sfn_function(name: &str, args: &[Value]) -> Result<Value, String> {
-    match name {
-        "partition" => {
-            let items = args
-                .first()
-                .and_then(Value::as_array)
-                .ok_or("$partition needs an array")?;
-            let size = int(args.get(1), "the chunk size")?;
-            if size <= 0 {
-                return Err("the chunk size must be positive".into());
-            }
-            Ok(Value::Array(
-                items
-                    .chunks(size as usize)
-                    .map(|c| Value::Array(c.to_vec()))
-                    .collect(),
-            ))
-        }
-        "range" => {
-            let (start, end, step) = (
-                int(args.first(), "start")?,
-                int(args.get(1), "end")?,
-                int(args.get(2), "step")?,
-            );
-            if step == 0 {
-                return Err("step cannot be 0".into());
-            }
-            let mut out = Vec::new();
-            let mut n = start;
-            while (step > 0 && n <= end) || (step < 0 && n >= end) {
-                out.push(Value::from(n));
-                if out.len() > 1000 {
-                    return Err("$range returns at most 1000 items".into());
-                }
-                n += step;
-            }
-            Ok(if out.len() == 1 {
-                out.remove(0)
-            } else {
-                Value::Array(out)
-            })
-        }
-        "parse" => {
-            let text = args
-                .first()
-                .and_then(Value::as_str)
-                .ok_or("$parse needs a string")?;
-            serde_json::from_str(text).map_err(|e| format!("$parse: {e}"))
-        }
-        "hash" => {
-            let data = args.first().cloned().unwrap_or(Value::Null);
-            let algorithm = args.get(1).cloned().unwrap_or(Value::Null);
-            cm_asl::intrinsics::evaluate("States.Hash($.d, $.a)", &|p: &str| {
-                Ok(if p == "$.d" {
-                    data.clone()
-                } else {
-                    algorithm.clone()
-                })
-            })
-            .map_err(|e| e.cause)
-        }
-        "uuid" => cm_asl::intrinsics::evaluate("States.UUID()", &|_: &str| Ok(Value::Null))
-            .map_err(|e| e.cause),
-        _ => Err(format!("no function {name}")),
-    }
-}
-
-/// Name and arity of each Step Functions function.
-const SFN_FUNCTIONS: [(&str, usize); 5] = [
-    ("partition", 2),
-    ("range", 3),
-    ("parse", 1),
-    ("hash", 2),
-    ("uuid", 0),
-];
+// The same functions the engine registers with jsonata-core, given to every candidate.
+use cm_asl::jsonata::{
+    STEP_FUNCTIONS_FUNCTIONS as SFN_FUNCTIONS, step_functions_function as sfn_function,
+};
 
 // -------------------------------------------------------------------------------- engines
 
