@@ -98,6 +98,51 @@ fn evaluate_bound(expr: &str, bindings: &Bindings, field: &str) -> Result<Value,
     Ok(integral(Value::from(&result)))
 }
 
+/// A JSONata expression parsed once and evaluated many times with `$` bound to a value (the
+/// node types' item expressions: a filter condition, a group key). Evaluation has the same
+/// bounds as the interpreter's JSONata mode.
+#[derive(Debug, Clone)]
+pub struct Expression {
+    source: String,
+    ast: jsonata_core::ast::AstNode,
+}
+
+impl Expression {
+    /// Parses `source`; the error is JSONata's message.
+    pub fn parse(source: &str) -> Result<Expression, String> {
+        let ast = jsonata_core::parser::parse(source).map_err(|e| e.to_string())?;
+        Ok(Expression {
+            source: source.to_owned(),
+            ast,
+        })
+    }
+
+    /// The expression text.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Evaluates with `$` bound to `input`. `Ok(None)` is JSONata's *undefined* (no match).
+    pub fn evaluate(&self, input: &Value) -> Result<Option<Value>, String> {
+        let mut evaluator = Evaluator::with_options(Context::new(), options());
+        register_step_functions_functions(&mut evaluator);
+        let result = evaluator
+            .evaluate(&self.ast, &JValue::from(input.clone()))
+            .map_err(|e| error_text(&e))?;
+        match result {
+            JValue::Undefined => Ok(None),
+            JValue::Lambda(_) | JValue::Builtin { .. } | JValue::Regex { .. } => {
+                Err("the expression returned a function, not a value".into())
+            }
+            r if deeper_than(&r, crate::payload::MAX_DEPTH) => Err(format!(
+                "the expression returned a value nested more than {} levels deep",
+                crate::payload::MAX_DEPTH
+            )),
+            r => Ok(Some(integral(Value::from(&r)))),
+        }
+    }
+}
+
 /// Whether a JSONata value nests arrays and objects more than `max` levels, without recursing.
 fn deeper_than(v: &JValue, max: usize) -> bool {
     let mut stack = vec![(v, 0usize)];
