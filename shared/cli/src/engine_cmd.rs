@@ -3,10 +3,17 @@
 
 use anyhow::{Context, Result, bail};
 use cm_compiler::{CompileOptions, StateRole};
+use cm_engine::resources::BoxFuture;
 use cm_engine::{
-    Clock, Engine, EngineConfig, EngineError, FnHandler, MachineType, Resources, Status,
-    StoreConfig, TaskCall,
+    Clock, Engine, EngineConfig, EngineError, MachineType, Resources, Status, StoreConfig,
+    TaskCall, TaskHandler,
 };
+use cm_local::{LocalStore, RunnerHandler};
+use cm_nodes::NodeRunner;
+use cm_nodes::Services;
+use cm_nodes::http::{HttpClient, NetworkPolicy};
+use cm_nodes::plugin::PluginExecutor;
+use cm_nodes::secrets::LocalSecrets;
 use cm_registry::Registry;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -15,90 +22,208 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-/// The Task resources `concertmaster` runs locally until node handlers exist (issue 4):
-/// the node-runner function answers every node with its input as output and the node type's
-/// first port, or the port named in `ports` for its node id (callback nodes such as approvals
-/// are answered through SendTaskSuccess the same way), and the datasets table and queues
-/// accept writes without storing them. Every answer is marked `"simulated": true` in the task
-/// result so that it is visible in the run.
-/// A node whose id is in `pinned.outputs` answers with that output (and the port in
-/// `pinned.ports`) instead of its input; one in `pinned.failures` fails with that error name.
-pub fn local_resources(
+/// How the embedded engine runs nodes: secrets, the outbound network allow-list, where
+/// approval links point, and approvals decided from the command line.
+#[derive(Debug, Clone, Default)]
+pub struct NodeOptions {
+    /// JSON file of secrets (`{"NAME": "value"}`); `CONCERTMASTER_SECRET_<NAME>` variables
+    /// override it.
+    pub secrets_file: Option<PathBuf>,
+    /// Networks (CIDR) HTTP-calling nodes may reach although they are private or loopback.
+    pub allow_networks: Vec<String>,
+    /// Approval nodes to decide as soon as they ask: node id → approve (true) / reject.
+    pub decide: HashMap<String, bool>,
+    /// Base URL of approval links.
+    pub approval_base_url: Option<String>,
+    /// Print a line when an approval starts waiting.
+    pub announce_approvals: bool,
+}
+
+/// The node runner, local store and task resources of one `concertmaster` process.
+struct Local {
+    resources: Resources,
+    store: Arc<LocalStore>,
+}
+
+/// The Task resources `concertmaster` runs locally: the real node handlers
+/// ([`cm_nodes::NodeRunner`]) over a local store (SQLite next to the engine's tables with
+/// `--db`, in memory otherwise), with pinned answers taking precedence:
+/// a node whose id is in `pinned.outputs` answers with that output (and the port in
+/// `pinned.ports`, else its first wired port) instead of running, one in `pinned.failures`
+/// fails with that error name. Callback nodes (approvals) that are pinned are answered through
+/// SendTaskSuccess; unpinned ones record a real approval request, decided with `--decide` or
+/// through the API.
+fn local_resources(
     registry: Arc<Registry>,
     pinned: Pinned,
     engine: Arc<OnceLock<Engine>>,
-) -> Resources {
-    let Pinned {
-        outputs,
-        ports,
-        failures,
-        ..
-    } = pinned;
-    let node_runner = move |call: &TaskCall| -> Result<Value, cm_asl::AslError> {
+    db: Option<&Path>,
+    opts: &NodeOptions,
+) -> Result<Local> {
+    let store = Arc::new(match db {
+        Some(path) => LocalStore::open(path)
+            .with_context(|| format!("opening the local store in {}", path.display()))?,
+        None => LocalStore::in_memory().context("opening the in-memory local store")?,
+    });
+    let mut secrets = match &opts.secrets_file {
+        Some(p) => LocalSecrets::from_file(p).map_err(anyhow::Error::msg)?,
+        None => LocalSecrets::new(),
+    };
+    secrets = secrets.with_env("CONCERTMASTER_SECRET_");
+    let mut services = Services::new(Arc::new(secrets), store.clone(), store.clone())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    services.http = HttpClient::new(NetworkPolicy {
+        allow: opts.allow_networks.clone(),
+    })
+    .map_err(|e| anyhow::anyhow!("--allow-network: {e}"))?;
+    if let Some(url) = &opts.approval_base_url {
+        services.approval_base_url = url.clone();
+    }
+    let mut plugin_functions = Vec::new();
+    for d in registry.list(&Default::default()) {
+        if let cm_registry::Execution::Plugin { executor } = &d.execution {
+            if let Some(url) = &executor.http_url {
+                let executor = PluginExecutor::new(url)
+                    .map_err(|e| anyhow::anyhow!("plugin `{}`: {e}", d.type_id))?;
+                services.plugins.insert(&d.type_id, executor);
+            }
+            if let Some(arn) = &executor.lambda_arn {
+                plugin_functions.push(arn.rsplit(':').next().unwrap_or(arn).to_owned());
+            }
+        }
+    }
+    let runner = NodeRunner::builtin(services);
+    let names = cm_local::ResourceOptions::default();
+    let real = RunnerHandler(runner);
+    let handler = Arc::new(PinnedOrReal {
+        pinned,
+        registry,
+        engine,
+        real,
+        store: store.clone(),
+        decide: opts.decide.clone(),
+        announce: opts.announce_approvals,
+    });
+    let mut resources = cm_local::resources(store.clone(), handler.real.0.clone(), &names)
+        .function(names.node_runner_function.clone(), Shared(handler.clone()))
+        .function(names.plugin_function.clone(), Shared(handler.clone()));
+    for f in plugin_functions {
+        resources = resources.function(f, Shared(handler.clone()));
+    }
+    Ok(Local { resources, store })
+}
+
+/// Pinned answers first, the real node runner otherwise.
+struct PinnedOrReal {
+    pinned: Pinned,
+    registry: Arc<Registry>,
+    engine: Arc<OnceLock<Engine>>,
+    real: RunnerHandler,
+    store: Arc<LocalStore>,
+    decide: HashMap<String, bool>,
+    announce: bool,
+}
+
+struct Shared(Arc<PinnedOrReal>);
+
+impl TaskHandler for Shared {
+    fn call(&self, call: TaskCall) -> BoxFuture<Result<Value, cm_asl::AslError>> {
+        let this = self.0.clone();
+        Box::pin(async move { this.call(call).await })
+    }
+}
+
+impl PinnedOrReal {
+    async fn call(&self, call: TaskCall) -> Result<Value, cm_asl::AslError> {
         let node_type = call
             .input
             .pointer("/node/type")
             .and_then(Value::as_str)
-            .unwrap_or_default();
+            .unwrap_or_default()
+            .to_owned();
         let node_id = call
             .input
             .pointer("/node/id")
             .and_then(Value::as_str)
-            .unwrap_or_default();
-        let port = ports
-            .get(node_id)
-            .cloned()
-            .or_else(|| {
-                registry
-                    .latest(node_type)
-                    .and_then(|r| r.descriptor().output_ports.first().map(|p| p.name.clone()))
-            })
-            .unwrap_or_else(|| "out".into());
-        if let Some(error) = failures.get(node_id) {
+            .unwrap_or_default()
+            .to_owned();
+        let Pinned {
+            outputs,
+            ports,
+            failures,
+            ..
+        } = &self.pinned;
+        if let Some(error) = failures.get(&node_id) {
             return Err(cm_asl::AslError::new(
                 error.clone(),
                 format!("{node_id} failed (pinned)"),
             ));
         }
-        let output = match outputs.get(node_id) {
-            Some(o) => o.clone(),
-            None => call.input.get("input").cloned().unwrap_or(Value::Null),
-        };
-        let answer = json!({
-            "output": output,
-            "port": port,
-            "simulated": true,
-        });
-        if let (Some(token), Some(engine)) = (call.task_token.clone(), engine.get()) {
-            let engine = engine.clone();
+        if outputs.contains_key(&node_id) || ports.contains_key(&node_id) {
+            let output = outputs
+                .get(&node_id)
+                .cloned()
+                .unwrap_or_else(|| call.input.get("input").cloned().unwrap_or(Value::Null));
+            let port = ports
+                .get(&node_id)
+                .or_else(|| self.pinned.wired.get(&node_id))
+                .cloned()
+                .or_else(|| {
+                    self.registry
+                        .latest(&node_type)
+                        .and_then(|r| r.descriptor().output_ports.first().map(|p| p.name.clone()))
+                })
+                .unwrap_or_else(|| "out".into());
+            let answer = json!({"output": output, "port": port, "pinned": true});
+            if let (Some(token), Some(engine)) = (call.task_token.clone(), self.engine.get()) {
+                let engine = engine.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = engine.send_task_success(&token, answer).await {
+                        eprintln!("pinned callback failed: {e}");
+                    }
+                });
+                return Ok(json!({"pinned": true}));
+            }
+            return Ok(answer);
+        }
+        let token = call.task_token.clone();
+        let result = self.real.call(call).await?;
+        if self.announce
+            && let Some(id) = result.pointer("/output/approvalId").and_then(Value::as_str)
+            && let Ok(a) = self.store.approval(id)
+        {
+            eprintln!(
+                "  ⏸ {node_id} waits for approval {id} ({:?}) at {}; decide with --decide {node_id}=approve|reject or through the API",
+                a.request.title,
+                result
+                    .pointer("/output/url")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+            );
+        }
+        // An approval asked: decide it now if the command line says so.
+        if let (Some(token), Some(&approve), Some(engine)) =
+            (token, self.decide.get(&node_id), self.engine.get())
+        {
+            let (store, engine) = (self.store.clone(), engine.clone());
+            let id = cm_nodes::approval::approval_id(&token);
             tokio::spawn(async move {
-                if let Err(e) = engine.send_task_success(&token, answer).await {
-                    eprintln!("simulated callback failed: {e}");
+                if let Err(e) = cm_local::decide_approval(
+                    &store,
+                    &engine,
+                    &id,
+                    approve,
+                    "decided with --decide",
+                    "concertmaster run",
+                )
+                .await
+                {
+                    eprintln!("deciding approval {id} failed: {e}");
                 }
             });
-            return Ok(json!({"simulated": true}));
         }
-        Ok(answer)
-    };
-    let node_runner = Arc::new(node_runner);
-    let plugin = node_runner.clone();
-    Resources::new()
-        .function(
-            "concertmaster-node-runner",
-            FnHandler(move |c: &TaskCall| node_runner(c)),
-        )
-        .function(
-            "concertmaster-plugin",
-            FnHandler(move |c: &TaskCall| plugin(c)),
-        )
-        .resource(
-            "arn:aws:states:::dynamodb:putItem",
-            FnHandler(|_: &TaskCall| Ok(json!({"simulated": true}))),
-        )
-        .resource(
-            "arn:aws:states:::sqs:sendMessage",
-            FnHandler(|c: &TaskCall| Ok(json!({"MessageId": c.invocation_id, "simulated": true}))),
-        )
+        Ok(result)
+    }
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -119,8 +244,10 @@ async fn open(
     virtual_time: bool,
     registry: Arc<Registry>,
     pinned: Pinned,
-) -> Result<Engine> {
+    nodes: &NodeOptions,
+) -> Result<(Engine, Arc<LocalStore>)> {
     let cell = Arc::new(OnceLock::new());
+    let local = local_resources(registry, pinned, cell.clone(), db, nodes)?;
     let config = EngineConfig {
         store: match db {
             Some(path) => StoreConfig::Sqlite {
@@ -134,12 +261,12 @@ async fn open(
         } else {
             Clock::System
         },
-        resources: local_resources(registry, pinned, cell.clone()),
+        resources: local.resources,
         ..EngineConfig::default()
     };
     let engine = Engine::open(config).await.map_err(engine_error)?;
     let _ = cell.set(engine.clone());
-    Ok(engine)
+    Ok((engine, local.store))
 }
 
 fn engine_error(e: EngineError) -> anyhow::Error {
@@ -154,6 +281,7 @@ pub struct AslRun {
     pub db: Option<PathBuf>,
     pub name: Option<String>,
     pub virtual_time: bool,
+    pub nodes: NodeOptions,
 }
 
 /// `asl run`: runs a definition once and prints the runner's outcome document.
@@ -164,11 +292,12 @@ pub fn asl_run(opts: AslRun, registry: Registry) -> Result<Value> {
         None => json!({}),
     };
     runtime()?.block_on(async {
-        let engine = open(
+        let (engine, _) = open(
             opts.db.as_deref(),
             opts.virtual_time,
             Arc::new(registry),
             Pinned::default(),
+            &opts.nodes,
         )
         .await?;
         let sm_name = opts
@@ -204,12 +333,19 @@ pub fn asl_run(opts: AslRun, registry: Registry) -> Result<Value> {
 
 /// `asl resume`: reopens a database, lets every execution left RUNNING finish, and prints one
 /// line per execution.
-pub fn asl_resume(db: &Path, registry: Registry) -> Result<Vec<Value>> {
+pub fn asl_resume(db: &Path, registry: Registry, nodes: &NodeOptions) -> Result<Vec<Value>> {
     if !db.exists() {
         bail!("{} does not exist", db.display());
     }
     runtime()?.block_on(async {
-        let engine = open(Some(db), false, Arc::new(registry), Pinned::default()).await?;
+        let (engine, _) = open(
+            Some(db),
+            false,
+            Arc::new(registry),
+            Pinned::default(),
+            nodes,
+        )
+        .await?;
         let mut lines = Vec::new();
         let mut token = None;
         let mut running = Vec::new();
@@ -244,6 +380,8 @@ pub struct WorkflowRun {
     /// {node: port}}`, or a scenarios file `{"scenarios": [{"name", ...}]}` (then `#NAME`
     /// after the path picks one; the first by default).
     pub pin: Option<String>,
+    /// How nodes run.
+    pub nodes: NodeOptions,
 }
 
 /// Node answers given on the command line instead of running the nodes.
@@ -253,6 +391,8 @@ pub struct Pinned {
     outputs: HashMap<String, Value>,
     ports: HashMap<String, String>,
     failures: HashMap<String, String>,
+    /// Each node's first wired port (the port of a pinned output without a pinned port).
+    wired: HashMap<String, String>,
 }
 
 fn read_pin(spec: &str) -> Result<Pinned> {
@@ -303,6 +443,7 @@ fn read_pin(spec: &str) -> Result<Pinned> {
         outputs,
         ports,
         failures,
+        wired: HashMap::new(),
     })
 }
 
@@ -350,18 +491,28 @@ pub fn workflow_run(opts: WorkflowRun, registry: Registry) -> Result<(Value, boo
     } else {
         MachineType::Standard
     };
-    // The simulated node-runner takes each node's first wired port, so the run goes somewhere.
-    let mut ports: HashMap<String, String> = HashMap::new();
+    // A pinned output without a pinned port takes the node's first wired port.
+    let mut wired: HashMap<String, String> = HashMap::new();
     for e in &wf.edges {
-        ports
+        wired
             .entry(e.from.clone())
             .or_insert_with(|| e.from_port.clone());
     }
-    ports.extend(pinned.ports.clone());
-    let pinned = Pinned { ports, ..pinned };
+    let pinned = Pinned { wired, ..pinned };
     let quiet = opts.quiet;
     runtime()?.block_on(async move {
-        let engine = open(opts.db.as_deref(), false, Arc::new(registry), pinned).await?;
+        let node_opts = NodeOptions {
+            announce_approvals: !quiet,
+            ..opts.nodes.clone()
+        };
+        let (engine, _) = open(
+            opts.db.as_deref(),
+            false,
+            Arc::new(registry),
+            pinned,
+            &node_opts,
+        )
+        .await?;
         let mut events = engine.subscribe();
         let sm = engine
             .create_state_machine(&wf.id, &compiled.definition, machine_type)

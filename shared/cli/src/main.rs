@@ -78,10 +78,10 @@ enum Command {
     /// change; prints the run's outcome ({"status", "output"} or {"status", "error", "cause"})
     /// and exits 1 if the run did not succeed.
     ///
-    /// Node handlers arrive with the node handlers issue: until then every node task answers
-    /// with its input as output (or its output pinned with --pin) and its first wired port,
-    /// marked "simulated": true, and dataset writes and queue sends are accepted without being
-    /// stored.
+    /// Nodes run for real: HTTP calls go out (public addresses only, unless --allow-network),
+    /// records and queue messages go to the local store (in the --db file, or in memory),
+    /// approvals wait for a decision (--decide, or the API). --pin replaces chosen nodes'
+    /// answers with fixed ones.
     Run {
         /// Workflow JSON file.
         file: PathBuf,
@@ -100,6 +100,12 @@ enum Command {
         /// (tests/data/runs/*.json) with #NAME to pick one.
         #[arg(long, value_name = "FILE[#SCENARIO]")]
         pin: Option<String>,
+        /// Decide an approval node as soon as it asks: NODE=approve or NODE=reject
+        /// (repeatable).
+        #[arg(long, value_name = "NODE=approve|reject")]
+        decide: Vec<String>,
+        #[command(flatten)]
+        nodes: NodeArgs,
         #[command(flatten)]
         registry: RegistryArgs,
     },
@@ -114,8 +120,9 @@ enum AslCommand {
     /// {"status": "SUCCEEDED", "output": ...} or {"status": "FAILED", "error": ..., "cause": ...}.
     ///
     /// Any valid ASL runs. Task states can call the local node-runner function
-    /// (`concertmaster-node-runner` via arn:aws:states:::lambda:invoke, simulated until node
-    /// handlers exist) and child executions (arn:aws:states:::states:startExecution[.sync]);
+    /// (`concertmaster-node-runner` via arn:aws:states:::lambda:invoke, running the real node
+    /// handlers), the datasets table (dynamodb:putItem) and queues (sqs:sendMessage) of the
+    /// local store, and child executions (arn:aws:states:::states:startExecution[.sync]);
     /// other resources fail with States.Runtime naming the resource.
     Run {
         /// File with the state machine definition (JSON).
@@ -137,6 +144,8 @@ enum AslCommand {
         /// Do not really wait: Wait states and retry intervals complete at once.
         #[arg(long)]
         virtual_time: bool,
+        #[command(flatten)]
+        nodes: NodeArgs,
     },
     /// Reopen a database, finish every execution left RUNNING (after a crash or kill), and
     /// print one outcome line per execution.
@@ -144,6 +153,8 @@ enum AslCommand {
         /// The SQLite database given to `asl run --db` or `run --db`.
         #[arg(long)]
         db: PathBuf,
+        #[command(flatten)]
+        nodes: NodeArgs,
     },
 }
 
@@ -162,6 +173,51 @@ enum Format {
     Human,
     /// A JSON document {valid, errors, warnings, findings}.
     Json,
+}
+
+#[derive(Args)]
+struct NodeArgs {
+    /// JSON file of secrets ({"NAME": "value"}) for {{ secrets.NAME }} references;
+    /// CONCERTMASTER_SECRET_<NAME> environment variables override it.
+    #[arg(long, env = "CONCERTMASTER_SECRETS_FILE", value_name = "FILE")]
+    secrets: Option<PathBuf>,
+    /// Let HTTP and notify nodes reach this network although it is loopback or private
+    /// (CIDR, e.g. 127.0.0.1/32; repeatable or comma-separated). By default only public
+    /// addresses are allowed.
+    #[arg(
+        long = "allow-network",
+        env = "CONCERTMASTER_ALLOW_NETWORKS",
+        value_name = "CIDR",
+        value_delimiter = ','
+    )]
+    allow_network: Vec<String>,
+    /// Base URL of approval links (<URL>/approvals/<id>).
+    #[arg(long, env = "CONCERTMASTER_PUBLIC_URL", value_name = "URL")]
+    public_url: Option<String>,
+}
+
+impl NodeArgs {
+    fn options(self, decide: Vec<String>) -> Result<engine_cmd::NodeOptions> {
+        let mut decisions = std::collections::HashMap::new();
+        for d in decide {
+            let (node, what) = d
+                .split_once('=')
+                .with_context(|| format!("--decide {d:?}: expected NODE=approve or NODE=reject"))?;
+            let approve = match what {
+                "approve" | "approved" => true,
+                "reject" | "rejected" => false,
+                other => anyhow::bail!("--decide {node}={other}: expected approve or reject"),
+            };
+            decisions.insert(node.to_owned(), approve);
+        }
+        Ok(engine_cmd::NodeOptions {
+            secrets_file: self.secrets,
+            allow_networks: self.allow_network,
+            decide: decisions,
+            approval_base_url: self.public_url,
+            announce_approvals: false,
+        })
+    }
 }
 
 #[derive(Args)]
@@ -409,6 +465,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             db,
             name,
             virtual_time,
+            nodes,
         }) => {
             let outcome = engine_cmd::asl_run(
                 engine_cmd::AslRun {
@@ -421,14 +478,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     db,
                     name,
                     virtual_time,
+                    nodes: nodes.options(Vec::new())?,
                 },
                 Registry::builtin(),
             )?;
             emit!("{}", serde_json::to_string(&outcome)?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Asl(AslCommand::Resume { db }) => {
-            for line in engine_cmd::asl_resume(&db, Registry::builtin())? {
+        Command::Asl(AslCommand::Resume { db, nodes }) => {
+            for line in
+                engine_cmd::asl_resume(&db, Registry::builtin(), &nodes.options(Vec::new())?)?
+            {
                 emit!("{}", serde_json::to_string(&line)?);
             }
             Ok(ExitCode::SUCCESS)
@@ -439,6 +499,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             db,
             quiet,
             pin,
+            decide,
+            nodes,
             registry,
         } => {
             let registry = registry.load()?;
@@ -449,6 +511,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     db,
                     quiet,
                     pin,
+                    nodes: nodes.options(decide)?,
                 },
                 registry,
             )?;

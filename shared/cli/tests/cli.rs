@@ -373,15 +373,76 @@ fn asl_run_with_a_database_is_idempotent_by_name() {
     assert!(text(&out.stderr).contains("does not exist"));
 }
 
+/// A local HTTP sink on a thread: answers every request `200 {"ok": true}` and sends each
+/// request's text to the returned channel.
+fn sink() -> (String, std::sync::mpsc::Receiver<String>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            loop {
+                let n = conn.read(&mut chunk).unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                let t = String::from_utf8_lossy(&buf).to_string();
+                if let Some(end) = t.find("\r\n\r\n") {
+                    let len: usize = t[..end]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if buf.len() >= end + 4 + len {
+                        break;
+                    }
+                }
+            }
+            let body = r#"{"ok": true}"#;
+            let _ = write!(
+                conn,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = tx.send(String::from_utf8_lossy(&buf).to_string());
+        }
+    });
+    (url, rx)
+}
+
 #[test]
 fn run_executes_a_workflow_with_pinned_node_answers() {
-    let out = run(&[
-        "run",
-        "examples/lead-intake.json",
-        "--pin",
-        "tests/data/runs/lead-intake.json#hot lead",
-    ]);
+    // The Slack notification runs for real: its webhook URL is a secret pointing at a local
+    // sink, which loopback must be allowed to reach.
+    let (url, requests) = sink();
+    let out = bin()
+        .args([
+            "run",
+            "examples/lead-intake.json",
+            "--pin",
+            "tests/data/runs/lead-intake.json#hot lead",
+            "--allow-network",
+            "127.0.0.1/32",
+        ])
+        .env(
+            "CONCERTMASTER_SECRET_sales_slack_webhook",
+            format!("{url}/hook"),
+        )
+        .current_dir(repo())
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
+    let posted = requests.recv().unwrap();
+    assert!(posted.starts_with("POST /hook "), "{posted}");
+    assert!(posted.contains(r#""text":"#), "{posted}");
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["status"], "SUCCEEDED");
     assert_eq!(
@@ -396,12 +457,22 @@ fn run_executes_a_workflow_with_pinned_node_answers() {
     assert!(progress.contains("✔ alert_sales succeeded"), "{progress}");
     assert!(progress.contains("park_invalid=skipped"), "{progress}");
     // A pinned failure takes the node's error route.
-    let out = run(&[
-        "run",
-        "examples/webhook-orders.json",
-        "--pin",
-        "tests/data/runs/webhook-orders.json#payment failure takes the catch path",
-    ]);
+    let out = bin()
+        .args([
+            "run",
+            "examples/webhook-orders.json",
+            "--pin",
+            "tests/data/runs/webhook-orders.json#payment failure takes the catch path",
+            "--allow-network",
+            "127.0.0.1/32",
+        ])
+        .env(
+            "CONCERTMASTER_SECRET_ops_slack_webhook",
+            format!("{url}/ops"),
+        )
+        .current_dir(repo())
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let progress = text(&out.stderr);
     assert!(
@@ -413,17 +484,74 @@ fn run_executes_a_workflow_with_pinned_node_answers() {
 
 #[test]
 fn run_reports_failed_runs_and_bad_input() {
-    // Without pinned outputs the simulated HTTP node has no body: the run fails, exit 1.
+    // An HTTP node aimed at loopback is refused by the default network policy: the run fails
+    // with the node's error name, exit 1.
+    let (_d, wf) = write_tmp(
+        "blocked.json",
+        r#"{"id": "blocked", "name": "b", "nodes": [
+            {"id": "start", "type": "trigger.manual"},
+            {"id": "call", "type": "action.http", "config": {"url": "http://127.0.0.1:9/x"}}],
+          "edges": [{"from": "start", "to": "call"}]}"#,
+    );
     let out = run(&[
         "run",
-        "examples/lead-intake.json",
+        wf.to_str().unwrap(),
         "--input",
         r#"{"email":"a@b.c"}"#,
     ]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["status"], "FAILED");
-    assert_eq!(doc["error"], "States.Runtime");
+    assert_eq!(doc["error"], "ConcertMaster.Http.BlockedAddress");
+    assert!(
+        text(&out.stderr).contains("--allow-network"),
+        "{}",
+        text(&out.stderr)
+    );
+    // A missing secret names the secret.
+    let (_d2, wf) = write_tmp(
+        "secret.json",
+        r#"{"id": "s", "name": "s", "nodes": [
+            {"id": "start", "type": "trigger.manual"},
+            {"id": "tell", "type": "action.notify", "config": {"secret": "nope", "text": "hi"}}],
+          "edges": [{"from": "start", "to": "tell"}]}"#,
+    );
+    let out = run(&["run", wf.to_str().unwrap(), "-q"]);
+    assert_eq!(out.status.code(), Some(1));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["error"], "ConcertMaster.SecretNotFound", "{doc}");
+    // Bad option values are usage errors.
+    let out = run(&["run", wf.to_str().unwrap(), "--decide", "tell"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("NODE=approve"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(&[
+        "run",
+        wf.to_str().unwrap(),
+        "--allow-network",
+        "10.0.0.0/99",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("10.0.0.0/99"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(&[
+        "run",
+        wf.to_str().unwrap(),
+        "--secrets",
+        "/nonexistent/s.json",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("secrets file"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = run(&["run", "examples/lead-intake.json", "--input", "{not json"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("--input must be JSON"));
@@ -439,4 +567,46 @@ fn run_reports_failed_runs_and_bad_input() {
     let out = run(&["run", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("does not compile"));
+}
+
+#[test]
+fn run_decides_approvals_from_the_command_line() {
+    let (_d, wf) = write_tmp(
+        "approve.json",
+        r#"{"id": "a", "name": "a", "nodes": [
+            {"id": "start", "type": "trigger.manual"},
+            {"id": "ok", "type": "flow.approval", "config": {"title": "Pay {{ $.nodes.start.output.amount }}?"}},
+            {"id": "paid", "type": "transform.set", "config": {"fields": {"paid": true}}},
+            {"id": "refused", "type": "transform.set", "config": {"fields": {"paid": false}}}],
+          "edges": [{"from": "start", "to": "ok"},
+                    {"from": "ok", "fromPort": "approved", "to": "paid"},
+                    {"from": "ok", "fromPort": "rejected", "to": "refused"}]}"#,
+    );
+    for (decision, port, node) in [
+        ("approve", "approved", "paid"),
+        ("reject", "rejected", "refused"),
+    ] {
+        let out = run(&[
+            "run",
+            wf.to_str().unwrap(),
+            "--input",
+            r#"{"amount": 5}"#,
+            "--decide",
+            &format!("ok={decision}"),
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(doc["output"]["nodes"]["ok"]["port"], port, "{doc}");
+        assert_eq!(
+            doc["output"]["nodes"]["ok"]["output"]["approved"],
+            decision == "approve"
+        );
+        assert!(
+            doc["output"]["nodes"][node]["output"]["paid"].is_boolean(),
+            "{doc}"
+        );
+        let progress = text(&out.stderr);
+        assert!(progress.contains("⏸ ok waits for approval"), "{progress}");
+        assert!(progress.contains("\"Pay 5?\""), "{progress}");
+    }
 }

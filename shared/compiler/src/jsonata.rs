@@ -46,6 +46,9 @@ fn template_expr(s: &str) -> Result<Option<String>, String> {
         check_expr(e)?;
         return Ok(Some(format!("({e})")));
     }
+    if !segments.iter().any(|seg| matches!(seg, Segment::Expr(_))) {
+        return Ok(None);
+    }
     let mut parts = Vec::new();
     for seg in &segments {
         match seg {

@@ -37,13 +37,56 @@ pub fn parse(s: &str) -> Result<Vec<Segment>, String> {
         if expr.is_empty() {
             return Err(format!("empty `{{{{ }}}}` in {s:?}"));
         }
-        out.push(Segment::Expr(expr.to_owned()));
+        if let Some(name) = secret_name(expr) {
+            // Left as text: the node-runner resolves it just before the node runs, so the
+            // value never enters the state machine's data or history.
+            let text = format!("{{{{ secrets.{name} }}}}");
+            match out.last_mut() {
+                Some(Segment::Text(t)) => t.push_str(&text),
+                _ => out.push(Segment::Text(text)),
+            }
+        } else {
+            out.push(Segment::Expr(expr.to_owned()));
+        }
         rest = &after[end + 2..];
     }
     if !rest.is_empty() {
-        out.push(Segment::Text(rest.to_owned()));
+        match out.last_mut() {
+            Some(Segment::Text(t)) => t.push_str(rest),
+            _ => out.push(Segment::Text(rest.to_owned())),
+        }
     }
     Ok(out)
+}
+
+/// The secret name of a `secrets.NAME` expression (letters, digits, `_ - . /`; 1–128).
+pub fn secret_name(expr: &str) -> Option<&str> {
+    let name = expr.strip_prefix("secrets.")?;
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/'));
+    ok.then_some(name)
+}
+
+/// Whether a value contains a `{{ secrets.NAME }}` reference; the JSON Pointer of the first.
+pub fn find_secret(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => parse(s)
+            .ok()?
+            .iter()
+            .any(|seg| matches!(seg, Segment::Text(t) if t.contains("{{ secrets.")))
+            .then(String::new),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, x)| find_secret(x).map(|p| format!("/{i}{p}"))),
+        Value::Object(m) => m.iter().find_map(|(k, x)| {
+            find_secret(x).map(|p| format!("/{}{p}", crate::finding::pointer_token(k)))
+        }),
+        _ => None,
+    }
 }
 
 /// Whether a string contains a template.
@@ -121,6 +164,9 @@ pub fn lower_string(s: &str) -> Result<Option<String>, String> {
     if let [Segment::Expr(e)] = segments.as_slice() {
         check_expr(e)?;
         return Ok(Some(e.clone()));
+    }
+    if !segments.iter().any(|seg| matches!(seg, Segment::Expr(_))) {
+        return Ok(None);
     }
     let mut format = String::new();
     let mut args = Vec::new();
@@ -354,6 +400,26 @@ mod tests {
         );
         assert!(parse("{{ $.a ").is_err());
         assert!(parse("{{ }}").is_err());
+    }
+
+    #[test]
+    fn secret_references_stay_literal_text() {
+        assert_eq!(lower_string("{{ secrets.TOKEN }}").expect("ok"), None);
+        assert_eq!(lower_string("Bearer {{secrets.api-key}}").expect("ok"), None);
+        assert_eq!(
+            lower_string("{{ secrets.T }}:{{ $.nodes.a.output.id }}").expect("ok"),
+            Some("States.Format('\\{\\{ secrets.T \\}\\}:{}', $.nodes.a.output.id)".into())
+        );
+        assert_eq!(
+            find_secret(&serde_json::json!({"h": {"a b": ["x", "{{ secrets.K }}"]}})),
+            Some("/h/a b/1".into())
+        );
+        assert_eq!(
+            find_secret(&serde_json::json!({"h": "{{ $.secrets.K }}"})),
+            None
+        );
+        // `secrets.` with an invalid name is an ordinary (invalid) expression.
+        assert!(lower_string("{{ secrets.a b }}").is_err());
     }
 
     #[test]

@@ -287,6 +287,21 @@ fn error_names(names: &[String], path: &str, id: &str, code: &'static str, out: 
 fn templates(g: &Graph<'_>, i: usize, type_id: &str, path: &str, out: &mut Vec<Finding>) {
     let node = &g.wf.nodes[i];
     let config_path = format!("{path}/config");
+    if let Some(pointer) = template::find_secret(&node.config)
+        && !matches!(
+            g.execution(i),
+            Some(Execution::NodeRunner { .. } | Execution::Plugin { .. })
+        )
+    {
+        out.push(
+            Finding::error(
+                "template.secret_not_allowed",
+                format!("{config_path}{pointer}"),
+                format!("`{type_id}` cannot use {{{{ secrets.NAME }}}}: secrets are resolved by the node-runner just before a node runs, and this node type runs as a native state or service integration (put the value in an action.http / action.notify node, or a plugin)"),
+            )
+            .node(&node.id),
+        );
+    }
     if g.wf.settings.query_language == QueryLanguage::JSONata {
         // JSONata can express any value anywhere: only syntax is checked here.
         if let Err((pointer, message)) = crate::jsonata::check_value(&node.config) {

@@ -31,6 +31,7 @@ fn every_example_runs_its_scenarios() {
     let mut examples: Vec<PathBuf> = std::fs::read_dir(repo().join("examples"))
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
     examples.sort();
     for file in examples {
