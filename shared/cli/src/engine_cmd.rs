@@ -471,6 +471,34 @@ pub fn workflow_run(opts: WorkflowRun, registry: Registry) -> Result<(Value, boo
         Some(t) => serde_json::from_str(t).context("--input must be JSON (or @FILE)")?,
         None => pinned.input.clone().unwrap_or_else(|| json!({})),
     };
+    // The trigger checks the input as it would for a request: a manual trigger's input schema,
+    // a form's field schema.
+    let input = match wf
+        .nodes
+        .iter()
+        .find(|n| n.node_type.starts_with("trigger."))
+    {
+        Some(t) if t.node_type == "trigger.manual" => {
+            cm_nodes::trigger::manual::accept(&t.config, input).map_err(|e| {
+                anyhow::anyhow!("the input does not fit trigger `{}`: {}", t.id, e.cause())
+            })?
+        }
+        Some(t) if t.node_type == "trigger.form" => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            cm_nodes::trigger::form::accept(&t.config, input, now)
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "the input is not a valid submission of form `{}`: {}",
+                        t.id,
+                        e.cause()
+                    )
+                })?
+                .run_input()
+        }
+        _ => input,
+    };
     // state name → (node id, node type)
     let mut nodes: HashMap<String, (String, String)> = HashMap::new();
     for (state, r) in &compiled.state_map {

@@ -2,6 +2,7 @@
 
 use cm_nodes::approval::{ApprovalRequest, Approvals};
 use cm_nodes::breaker::{BreakerState, BreakerStore};
+use cm_nodes::trigger::dead_letter::{DeadLetter, DeadLetters};
 use cm_nodes::{BoxFuture, NodeError};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
@@ -107,6 +108,10 @@ CREATE TABLE IF NOT EXISTS cm_queue (
 CREATE INDEX IF NOT EXISTS cm_queue_visible ON cm_queue (queue, visible_at_ms);
 CREATE TABLE IF NOT EXISTS cm_breakers (
   target TEXT PRIMARY KEY, state TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS cm_dead_letters (
+  id TEXT PRIMARY KEY, workflow_id TEXT NOT NULL, first_failed_ms INTEGER NOT NULL,
+  letter TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS cm_dead_letters_by_workflow ON cm_dead_letters (workflow_id, first_failed_ms, id);
 CREATE TABLE IF NOT EXISTS cm_approvals (
   id TEXT PRIMARY KEY, request TEXT NOT NULL, status TEXT NOT NULL, decision TEXT,
   created_ms INTEGER NOT NULL);
@@ -484,6 +489,77 @@ impl BreakerStore for LocalStore {
             )?;
             Ok(())
         })();
+        Box::pin(async move { r.map_err(NodeError::from) })
+    }
+}
+
+impl DeadLetters for LocalStore {
+    fn put<'a>(&'a self, letter: DeadLetter) -> BoxFuture<'a, Result<(), NodeError>> {
+        let r = (|| -> Result<(), LocalError> {
+            let text = serde_json::to_string(&letter).map_err(|e| {
+                LocalError::Corrupt(format!("dead letter {}", letter.id), e.to_string())
+            })?;
+            self.conn().execute(
+                "INSERT OR REPLACE INTO cm_dead_letters (id, workflow_id, first_failed_ms, letter)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![letter.id, letter.workflow_id, letter.first_failed_ms, text],
+            )?;
+            Ok(())
+        })();
+        Box::pin(async move { r.map_err(NodeError::from) })
+    }
+
+    fn list<'a>(
+        &'a self,
+        workflow_id: Option<&'a str>,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<DeadLetter>, NodeError>> {
+        let r = (|| -> Result<Vec<DeadLetter>, LocalError> {
+            let conn = self.conn();
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, letter FROM cm_dead_letters WHERE (?1 IS NULL OR workflow_id = ?1)
+                 ORDER BY first_failed_ms, id LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![workflow_id, limit as i64], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, text) = row?;
+                out.push(serde_json::from_str(&text).map_err(|e| {
+                    LocalError::Corrupt(format!("dead letter {id}"), e.to_string())
+                })?);
+            }
+            Ok(out)
+        })();
+        Box::pin(async move { r.map_err(NodeError::from) })
+    }
+
+    fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<DeadLetter>, NodeError>> {
+        let r = (|| -> Result<Option<DeadLetter>, LocalError> {
+            let text: Option<String> = self
+                .conn()
+                .query_row(
+                    "SELECT letter FROM cm_dead_letters WHERE id = ?1",
+                    params![id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            text.map(|t| {
+                serde_json::from_str(&t)
+                    .map_err(|e| LocalError::Corrupt(format!("dead letter {id}"), e.to_string()))
+            })
+            .transpose()
+        })();
+        Box::pin(async move { r.map_err(NodeError::from) })
+    }
+
+    fn remove<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<bool, NodeError>> {
+        let r = self
+            .conn()
+            .execute("DELETE FROM cm_dead_letters WHERE id = ?1", params![id])
+            .map(|n| n > 0)
+            .map_err(LocalError::from);
         Box::pin(async move { r.map_err(NodeError::from) })
     }
 }

@@ -121,3 +121,48 @@ fn an_unwritable_path_is_a_clear_error() {
     let e = LocalStore::open(std::path::Path::new("/nonexistent-dir/x/local.db")).unwrap_err();
     assert!(e.to_string().starts_with("local store:"), "{e}");
 }
+
+#[tokio::test]
+async fn dead_letters_persist_list_and_redrive() {
+    use cm_nodes::NodeError;
+    use cm_nodes::trigger::dead_letter::{self, DeadLetter, DeadLetters, Redrive};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("local.db");
+    let err = NodeError::InvalidInput("body is not JSON".into());
+    let first = DeadLetter::new("orders", "trigger.queue", json!({"n": 1}), &err, 10).unwrap();
+    let second = DeadLetter::new("leads", "trigger.webhook", json!({"n": 2}), &err, 20).unwrap();
+    {
+        let s = LocalStore::open(&path).unwrap();
+        s.put(first.clone()).await.unwrap();
+        s.put(second.clone()).await.unwrap();
+    }
+    let s = LocalStore::open(&path).unwrap();
+    assert_eq!(
+        s.list(None, 10).await.unwrap(),
+        vec![first.clone(), second.clone()]
+    );
+    assert_eq!(
+        s.list(Some("leads"), 10).await.unwrap(),
+        vec![second.clone()]
+    );
+    assert_eq!(s.get(&first.id).await.unwrap(), Some(first.clone()));
+    // A failing re-drive keeps the letter with the attempt counted.
+    let r: Redrive<()> = dead_letter::redrive(&s, &first.id, 30, |_| async {
+        Err(NodeError::Retryable("engine busy".into()))
+    })
+    .await
+    .unwrap();
+    let Redrive::Failed(again) = r else {
+        panic!("{r:?}")
+    };
+    assert_eq!(again.attempts, 2);
+    assert_eq!(s.get(&first.id).await.unwrap().unwrap().attempts, 2);
+    // A successful one removes it.
+    let r = dead_letter::redrive(&s, &first.id, 40, |l| async move { Ok(l.payload) })
+        .await
+        .unwrap();
+    assert_eq!(r, Redrive::Started(json!({"n": 1})));
+    assert_eq!(s.get(&first.id).await.unwrap(), None);
+    assert!(!s.remove(&first.id).await.unwrap());
+    assert!(s.remove(&second.id).await.unwrap());
+}
