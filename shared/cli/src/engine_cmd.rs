@@ -83,8 +83,11 @@ fn local_resources(
     for d in registry.list(&Default::default()) {
         if let cm_registry::Execution::Plugin { executor } = &d.execution {
             if let Some(url) = &executor.http_url {
-                let executor = PluginExecutor::new(url)
+                let mut executor = PluginExecutor::new(url)
                     .map_err(|e| anyhow::anyhow!("plugin `{}`: {e}", d.type_id))?;
+                if let Some(t) = d.default_timeout_seconds {
+                    executor = executor.with_timeout_seconds(t.into());
+                }
                 services.plugins.insert(&d.type_id, executor);
             }
             if let Some(arn) = &executor.lambda_arn {

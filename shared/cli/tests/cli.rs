@@ -610,3 +610,53 @@ fn run_decides_approvals_from_the_command_line() {
         assert!(progress.contains("\"Pay 5?\""), "{progress}");
     }
 }
+
+#[test]
+fn run_calls_plugin_executors_over_http() {
+    use std::io::{BufRead, BufReader};
+    // The example plugin as a local HTTP executor on a free port.
+    let mut child = std::process::Command::new("python3")
+        .args([
+            "examples/plugins/text-stats/text_stats.py",
+            "--port",
+            "0",
+            "--quiet",
+        ])
+        .current_dir(repo())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line.trim().trim_start_matches("listening on ").to_owned();
+    // Its descriptor, pointed at that port.
+    let dir = tempfile::tempdir().unwrap();
+    let descriptor =
+        std::fs::read_to_string(repo().join("examples/plugins/text-stats/text-stats.yaml"))
+            .unwrap()
+            .replace("http://127.0.0.1:9100/run", &url);
+    std::fs::write(dir.path().join("text-stats.yaml"), descriptor).unwrap();
+    let out = run(&[
+        "run",
+        "examples/plugins/text-stats/workflow/feedback-stats.json",
+        "--plugins",
+        dir.path().to_str().unwrap(),
+        "--input",
+        r#"{"comment": "so good so fast"}"#,
+        "-q",
+    ]);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        doc["output"]["nodes"]["stats"]["output"]["words"], 4,
+        "{doc}"
+    );
+    assert_eq!(
+        doc["output"]["nodes"]["keep"]["output"]["stored"], true,
+        "{doc}"
+    );
+}
