@@ -47,23 +47,29 @@ impl Rng {
     }
 }
 
-/// The CLI's simulated node runner, as `concertmaster asl resume` registers it: the answer is
-/// `{output: Payload.input, port, simulated: true}` (no node type here, so the port is `out`).
+/// What the CLI's node runner answers for the events below (a `transform.validate` with an
+/// empty schema passes its data through): `{output: data, port: "out"}`. Used to verify in
+/// process.
 fn resources() -> Resources {
     Resources::new().function(
         NODE_RUNNER,
         FnHandler(|c: &TaskCall| {
             Ok(json!({
-                "output": c.input.get("input").cloned().unwrap_or(Value::Null),
+                "output": c.input.pointer("/config/data").cloned().unwrap_or(Value::Null),
                 "port": "out",
-                "simulated": true,
             }))
         }),
     )
 }
 
+/// A node-runner invocation echoing a value: `transform.validate` of `data` against `{}`.
+/// `payload` is `{"input.$": <path>}`: the value to echo.
 fn invoke(payload: Value) -> Value {
-    json!({"FunctionName": NODE_RUNNER, "Payload": payload})
+    let path = payload.get("input.$").cloned().unwrap_or(Value::Null);
+    json!({"FunctionName": NODE_RUNNER, "Payload": {
+        "node": {"id": "echo", "type": "transform.validate", "typeVersion": 1},
+        "config": {"data.$": path, "schema": {}}
+    }})
 }
 
 fn child_definition() -> Value {
@@ -99,7 +105,7 @@ fn parent_definition(child_arn: &str) -> Value {
                 "Type": "Task",
                 "Resource": "arn:aws:states:::lambda:invoke",
                 "Parameters": invoke(json!({"input.$": "$.n"})),
-                "ResultSelector": {"v.$": "$.Payload.output", "simulated.$": "$.Payload.simulated"},
+                "ResultSelector": {"v.$": "$.Payload.output", "port.$": "$.Payload.port"},
                 "ResultPath": "$.first",
                 "Next": "LoopInit"
             },
@@ -219,7 +225,7 @@ fn expected_parent_output(input: &Value) -> Value {
         .collect();
     json!({
         "n": n,
-        "first": {"v": n, "simulated": true},
+        "first": {"v": n, "port": "out"},
         "doubled": doubled,
         "both": [{"w": n + 1000}, format!("b-{n}")],
         "loop": {"i": 15, "acc": 15 * n},

@@ -405,7 +405,10 @@ mod tests {
     #[test]
     fn secret_references_stay_literal_text() {
         assert_eq!(lower_string("{{ secrets.TOKEN }}").expect("ok"), None);
-        assert_eq!(lower_string("Bearer {{secrets.api-key}}").expect("ok"), None);
+        assert_eq!(
+            lower_string("Bearer {{secrets.api-key}}").expect("ok"),
+            None
+        );
         assert_eq!(
             lower_string("{{ secrets.T }}:{{ $.nodes.a.output.id }}").expect("ok"),
             Some("States.Format('\\{\\{ secrets.T \\}\\}:{}', $.nodes.a.output.id)".into())
