@@ -9,6 +9,7 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod dev;
 mod engine_cmd;
 
 /// Collect data and orchestrate workflows: validate and compile ConcertMaster workflows into
@@ -112,6 +113,49 @@ enum Command {
     /// Work with Amazon States Language definitions directly.
     #[command(subcommand)]
     Asl(AslCommand),
+    /// Start the embedded server: the HTTP API (/openapi.json), live status over WebSocket
+    /// (/ws) and the workflow runtime, with workflows, runs and the engine's journal in the data
+    /// directory. Loads the examples as templates, prints the URL and an admin token. Ctrl-C
+    /// stops it; runs in flight resume on the next start.
+    Dev {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1", env = "CONCERTMASTER_HOST")]
+        host: String,
+        /// Port (0 picks a free one).
+        #[arg(long, default_value_t = 8080, env = "CONCERTMASTER_PORT")]
+        port: u16,
+        /// Data directory (databases, signing key).
+        #[arg(long, default_value = ".concertmaster", env = "CONCERTMASTER_DATA_DIR")]
+        data_dir: PathBuf,
+        /// Organisation of the printed token and the example templates.
+        #[arg(long, default_value = "dev")]
+        org: String,
+        /// Do not load the examples as templates.
+        #[arg(long)]
+        no_examples: bool,
+        #[command(flatten)]
+        nodes: NodeArgs,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// Mint an API token signed with the data directory's key (as `dev` prints).
+    Token {
+        /// Data directory of the server.
+        #[arg(long, default_value = ".concertmaster", env = "CONCERTMASTER_DATA_DIR")]
+        data_dir: PathBuf,
+        /// Organisation.
+        #[arg(long, default_value = "dev")]
+        org: String,
+        /// Subject (user).
+        #[arg(long, default_value = "dev@localhost")]
+        sub: String,
+        /// viewer, editor or admin.
+        #[arg(long, default_value = "admin")]
+        role: String,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 30 * 24 * 3600)]
+        ttl: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -521,6 +565,46 @@ fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 ExitCode::from(1)
             })
+        }
+        Command::Dev {
+            host,
+            port,
+            data_dir,
+            org,
+            no_examples,
+            nodes,
+            registry,
+        } => {
+            if !cm_api::routes::valid_org(&org) {
+                anyhow::bail!(
+                    "--org `{org}`: lowercase letters, digits and -, at most 15 characters"
+                );
+            }
+            let registry = registry.load()?;
+            dev::dev(
+                dev::DevOptions {
+                    host,
+                    port,
+                    data_dir,
+                    org,
+                    examples: !no_examples,
+                    nodes: nodes.options(Vec::new())?,
+                },
+                registry,
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token {
+            data_dir,
+            org,
+            sub,
+            role,
+            ttl,
+        } => {
+            let role = cm_api::auth::Role::parse(&role)
+                .with_context(|| format!("--role `{role}`: viewer, editor or admin"))?;
+            emit!("{}", dev::mint(&data_dir, &org, &sub, role, ttl)?);
+            Ok(ExitCode::SUCCESS)
         }
         Command::Schema => {
             emit!(

@@ -37,7 +37,8 @@
 //!   would end up in logs and run history; nodes have an `auth` setting that takes a secret.
 //! - No proxy is used, whatever the environment says (a proxy would resolve names itself,
 //!   bypassing the policy).
-//! - TLS is rustls (ring provider) with the platform's certificate verifier.
+//! - TLS is rustls (ring provider) with the platform's certificate verifier (the system's root
+//!   certificates, loaded when the first request is sent).
 //! - [`HttpRequest::timeout`] bounds the whole exchange: every hop and the body.
 //! - The response body is read in chunks and refused (`ConcertMaster.Http.ResponseTooLarge`)
 //!   as soon as it exceeds [`HttpRequest::max_response_bytes`].
@@ -56,7 +57,7 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::str::FromStr;
-use std::sync::{Arc, Once};
+use std::sync::{Arc, Once, OnceLock};
 use std::time::Duration;
 use url::{Host, Url};
 
@@ -429,25 +430,43 @@ impl HttpResponse {
 }
 
 /// The shared outbound HTTP client: connection pooling, the network policy, manual redirects.
-/// Cheap to clone.
+/// Cheap to clone; clones share one connection pool.
+///
+/// The underlying client (TLS configuration, the platform's root certificates) is built on the
+/// first request rather than by [`HttpClient::new`]: loading the system's CA certificates
+/// takes a few milliseconds, which a Lambda container that never makes a request (transforms)
+/// should not pay at start.
 #[derive(Debug, Clone)]
 pub struct HttpClient {
     policy: NetworkPolicy,
     allow: Arc<Vec<Cidr>>,
-    client: reqwest::Client,
+    client: Arc<OnceLock<reqwest::Client>>,
 }
 
 impl HttpClient {
     /// A client enforcing `policy`. A bad allow-list entry is `ConcertMaster.InvalidConfig`
-    /// naming it.
+    /// naming it. The connection machinery is set up on the first request; a failure there
+    /// (no usable CA certificates on the system) is `ConcertMaster.Internal` from that request.
     pub fn new(policy: NetworkPolicy) -> Result<HttpClient, NodeError> {
         let allow = Arc::new(policy.allowed_networks()?);
+        Ok(HttpClient {
+            policy,
+            allow,
+            client: Arc::new(OnceLock::new()),
+        })
+    }
+
+    /// The reqwest client, built on first use (once per set of clones).
+    fn client(&self) -> Result<&reqwest::Client, NodeError> {
+        if let Some(c) = self.client.get() {
+            return Ok(c);
+        }
         install_crypto_provider();
         let client = reqwest::Client::builder()
             .no_proxy()
             .redirect(redirect::Policy::none())
             .dns_resolver(Arc::new(PolicyResolver {
-                allow: allow.clone(),
+                allow: self.allow.clone(),
             }))
             .tls_backend_rustls()
             .connect_timeout(CONNECT_TIMEOUT)
@@ -455,11 +474,8 @@ impl HttpClient {
             .user_agent(concat!("ConcertMaster/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| NodeError::Internal(format!("building the HTTP client: {e}")))?;
-        Ok(HttpClient {
-            policy,
-            allow,
-            client,
-        })
+        // Another thread may have won the race; either client is equivalent, keep the first.
+        Ok(self.client.get_or_init(|| client))
     }
 
     /// The policy in force.
@@ -536,7 +552,7 @@ impl HttpClient {
             self.check_url(&url)?;
             let map = header_map(&headers, &credentials, same_origin, body_dropped)?;
             let mut builder = self
-                .client
+                .client()?
                 .request(method.clone(), url.clone())
                 .headers(map);
             if let Some((bytes, content_type)) = &payload {

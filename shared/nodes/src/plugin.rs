@@ -40,14 +40,15 @@ pub const MAX_ANSWER_BYTES: usize = 6 * 1024 * 1024;
 /// How much of an answer's body an error message quotes.
 const QUOTE_CHARS: usize = 300;
 
-/// One plugin type's executor: an HTTP endpoint that runs node events.
+/// One plugin type's executor: an HTTP endpoint that runs node events. Made by
+/// [`PluginExecutor::new`], which checks the URL.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct PluginExecutor {
     /// Where events are POSTed (`http://127.0.0.1:9100/run`).
     pub url: String,
     /// The time limit of one call, connection to last byte of the answer (at least 1).
     pub timeout_seconds: u64,
-    client: reqwest::Client,
 }
 
 impl std::fmt::Debug for PluginExecutor {
@@ -95,7 +96,9 @@ impl PluginExecutors {
     }
 }
 
-/// The HTTP client every plugin executor shares (one connection pool per process).
+/// The HTTP client every plugin executor shares (one connection pool per process), built on
+/// the first call (it loads the system's CA certificates, which process start should not wait
+/// for).
 fn shared_client() -> Result<reqwest::Client, NodeError> {
     static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
     if let Some(c) = CLIENT.get() {
@@ -133,7 +136,6 @@ impl PluginExecutor {
         Ok(PluginExecutor {
             url: url.to_owned(),
             timeout_seconds: DEFAULT_TIMEOUT_SECONDS,
-            client: shared_client()?,
         })
     }
 
@@ -162,8 +164,7 @@ impl PluginExecutor {
         };
         let who = format!("plugin `{}` ({})", node.node_type, self.url);
         let limit = Duration::from_secs(self.timeout_seconds.max(1));
-        let response = self
-            .client
+        let response = shared_client()?
             .post(&self.url)
             .timeout(limit)
             .json(&event)

@@ -1049,7 +1049,6 @@ async fn client_errors_and_refused_connections_are_counted_correctly() {
 
 #[tokio::test]
 async fn https_client_builds_with_the_default_policy() {
-    // The TLS backend (rustls + ring + platform verifier) is set up at construction.
     let s: Services = test_util::services(LocalSecrets::new());
     assert!(s.http.policy().allow.is_empty());
     // A refused https target fails on the policy, before any TLS.
@@ -1058,4 +1057,21 @@ async fn https_client_builds_with_the_default_policy() {
         .check_url(&"https://10.0.0.1/".parse().unwrap())
         .unwrap_err();
     assert_eq!(e.name(), "ConcertMaster.Http.BlockedAddress");
+    // The TLS backend (rustls + ring + platform verifier) is set up by the first request: a
+    // peer that hangs up during the handshake is a transport failure (`Retryable`), not a
+    // client that could not be built (`Internal`).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            drop(stream);
+        }
+    });
+    let e = http(
+        &runner(LOOPBACK_ONLY),
+        json!({"url": format!("https://{addr}/")}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.name(), "ConcertMaster.Retryable", "{}", e.cause());
 }

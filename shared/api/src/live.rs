@@ -1,0 +1,514 @@
+//! Live run status: execution events turned into run and node events ([`LiveEvent`]), fanned
+//! out to WebSocket subscribers ([`Hub`]) and written to the run store (node executions, run
+//! ends).
+//!
+//! Event ids are the execution's history event ids (dense from 1 per run), so a client that
+//! reconnects with the last id it saw is replayed everything after it from the history, then
+//! continues live, with no gap and no duplicate ([`crate::ws`]).
+
+use crate::runtime::RuntimeEvent;
+use cm_store::{NodeExecution, RunEnd, RunStatus, Store};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::broadcast;
+use utoipa::ToSchema;
+
+/// Largest output preview in an event (bytes of JSON text).
+pub const PREVIEW_BYTES: usize = 2048;
+
+/// One live event.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveEvent {
+    /// `run.started`, `node.started`, `node.succeeded`, `node.failed`, `run.finished`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The run.
+    pub run_id: String,
+    /// The workflow.
+    pub workflow_id: String,
+    /// The execution's history event id this comes from (resume after it).
+    pub event_id: u64,
+    /// When (ms).
+    pub at_ms: i64,
+    /// The node (node events).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_id: Option<String>,
+    /// How long the node (or run) took.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<i64>,
+    /// The node's output (or the run's), as JSON text cut at [`PREVIEW_BYTES`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_preview: Option<String>,
+    /// Error name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Error cause.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+    /// The run's final status (`run.finished`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+}
+
+/// A live event with its organisation (never sent to clients).
+#[derive(Debug, Clone)]
+pub struct Scoped {
+    /// The organisation.
+    pub org: String,
+    /// The event.
+    pub event: LiveEvent,
+}
+
+/// Fans live events out to every WebSocket connection of this process.
+#[derive(Clone)]
+pub struct Hub {
+    tx: broadcast::Sender<Arc<Scoped>>,
+    recorded: broadcast::Sender<Arc<(String, String)>>,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Hub::new()
+    }
+}
+
+impl Hub {
+    /// A hub buffering 4,096 events per slow subscriber.
+    pub fn new() -> Hub {
+        Hub {
+            tx: broadcast::channel(4096).0,
+            recorded: broadcast::channel(1024).0,
+        }
+    }
+
+    /// Announces that a run's end is in the store (organisation, run id).
+    pub fn recorded(&self, org: &str, run_id: &str) {
+        let _ = self
+            .recorded
+            .send(Arc::new((org.to_owned(), run_id.to_owned())));
+    }
+
+    /// A receiver of "run end recorded" announcements (for callers that read the store after
+    /// a run ends, e.g. tests).
+    pub fn subscribe_recorded(&self) -> broadcast::Receiver<Arc<(String, String)>> {
+        self.recorded.subscribe()
+    }
+
+    /// Publishes an event.
+    pub fn publish(&self, org: &str, event: LiveEvent) {
+        let _ = self.tx.send(Arc::new(Scoped {
+            org: org.to_owned(),
+            event,
+        }));
+    }
+
+    /// A receiver of every event from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Scoped>> {
+        self.tx.subscribe()
+    }
+}
+
+/// `s` cut to at most `max` bytes on a character boundary, with `…` when cut.
+pub fn preview(v: &Value, max: usize) -> String {
+    let s = v.to_string();
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+/// Turns one run's execution events into live events. Feed every event in order.
+#[derive(Debug, Clone)]
+pub struct RunTracker {
+    run_id: String,
+    workflow_id: String,
+    /// ASL state name → node id.
+    nodes: Arc<HashMap<String, String>>,
+    /// Step key of an open node visit → (node id, start ms).
+    open: HashMap<String, (String, i64)>,
+    /// Last task error per node, until its state exits.
+    failed: HashMap<String, (String, String)>,
+    started_ms: Option<i64>,
+}
+
+impl RunTracker {
+    /// A tracker for a run whose states map to nodes as `nodes` says.
+    pub fn new(run_id: &str, workflow_id: &str, nodes: Arc<HashMap<String, String>>) -> Self {
+        RunTracker {
+            run_id: run_id.to_owned(),
+            workflow_id: workflow_id.to_owned(),
+            nodes,
+            open: HashMap::new(),
+            failed: HashMap::new(),
+            started_ms: None,
+        }
+    }
+
+    fn event(&self, kind: &str, e: &RuntimeEvent) -> LiveEvent {
+        LiveEvent {
+            kind: kind.to_owned(),
+            run_id: self.run_id.clone(),
+            workflow_id: self.workflow_id.clone(),
+            event_id: e.id,
+            at_ms: e.timestamp_ms,
+            node_id: None,
+            duration_ms: None,
+            output_preview: None,
+            error: None,
+            cause: None,
+            status: None,
+        }
+    }
+
+    /// The live events of one execution event, in order. When the run ends, nodes still open
+    /// are reported failed (with the task's error, else the run's) before `run.finished`.
+    pub fn feed(&mut self, e: &RuntimeEvent) -> Vec<LiveEvent> {
+        let mut out = Vec::new();
+        if matches!(
+            e.kind.as_str(),
+            "ExecutionFailed" | "ExecutionTimedOut" | "ExecutionAborted"
+        ) {
+            let mut open: Vec<(String, (String, i64))> = self.open.drain().collect();
+            open.sort_by_key(|(_, (_, t))| *t);
+            for (_, (node, started)) in open {
+                let mut ev = self.event("node.failed", e);
+                let (error, cause) = self.failed.remove(&node).unwrap_or_else(|| {
+                    (
+                        e.details
+                            .get("error")
+                            .and_then(Value::as_str)
+                            .unwrap_or(&e.kind)
+                            .to_owned(),
+                        e.details
+                            .get("cause")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_owned(),
+                    )
+                });
+                ev.error = Some(error);
+                ev.cause = Some(cause);
+                ev.duration_ms = Some(e.timestamp_ms - started);
+                ev.node_id = Some(node);
+                out.push(ev);
+            }
+        }
+        out.extend(self.feed_one(e));
+        out
+    }
+
+    fn feed_one(&mut self, e: &RuntimeEvent) -> Option<LiveEvent> {
+        let d = &e.details;
+        let text = |k: &str| d.get(k).and_then(Value::as_str).map(str::to_owned);
+        match e.kind.as_str() {
+            "ExecutionStarted" => {
+                self.started_ms = Some(e.timestamp_ms);
+                return Some(self.event("run.started", e));
+            }
+            "ExecutionSucceeded" | "ExecutionFailed" | "ExecutionTimedOut" | "ExecutionAborted" => {
+                let mut ev = self.event("run.finished", e);
+                ev.status = Some(
+                    match e.kind.as_str() {
+                        "ExecutionSucceeded" => "SUCCEEDED",
+                        "ExecutionFailed" => "FAILED",
+                        "ExecutionTimedOut" => "TIMED_OUT",
+                        _ => "ABORTED",
+                    }
+                    .into(),
+                );
+                ev.duration_ms = self.started_ms.map(|s| e.timestamp_ms - s);
+                ev.error = text("error");
+                ev.cause = text("cause");
+                ev.output_preview = d.get("output").map(|o| preview(o, PREVIEW_BYTES));
+                return Some(ev);
+            }
+            _ => {}
+        }
+        if e.kind == "TaskFailed" || e.kind == "TaskTimedOut" {
+            let step = e.step.split_once('#').map_or(e.step.as_str(), |(s, _)| s);
+            if let Some((node, _)) = self.open.get(step) {
+                self.failed.insert(
+                    node.clone(),
+                    (
+                        text("error").unwrap_or_default(),
+                        text("cause").unwrap_or_default(),
+                    ),
+                );
+            }
+            return None;
+        }
+        if e.kind == "TaskSucceeded" {
+            let step = e.step.split_once('#').map_or(e.step.as_str(), |(s, _)| s);
+            if let Some((node, _)) = self.open.get(step) {
+                self.failed.remove(node);
+            }
+            return None;
+        }
+        let state = text("name")?;
+        let node = self.nodes.get(&state)?.clone();
+        if e.kind.ends_with("StateEntered") {
+            self.open
+                .insert(e.step.clone(), (node.clone(), e.timestamp_ms));
+            self.failed.remove(&node);
+            let mut ev = self.event("node.started", e);
+            ev.node_id = Some(node);
+            return Some(ev);
+        }
+        if e.kind.ends_with("StateExited") {
+            let started = self.open.remove(&e.step).map(|(_, t)| t);
+            let mut ev = match self.failed.remove(&node) {
+                Some((error, cause)) => {
+                    let mut ev = self.event("node.failed", e);
+                    ev.error = Some(error);
+                    ev.cause = Some(cause);
+                    ev
+                }
+                None => {
+                    let mut ev = self.event("node.succeeded", e);
+                    ev.output_preview = d
+                        .get("output")
+                        .and_then(|o| o.pointer(&format!("/nodes/{node}/output")))
+                        .map(|o| preview(o, PREVIEW_BYTES));
+                    ev
+                }
+            };
+            ev.duration_ms = started.map(|s| e.timestamp_ms - s);
+            ev.node_id = Some(node);
+            return Some(ev);
+        }
+        None
+    }
+}
+
+/// Writes what a live event means to the run store: node executions and the run's end.
+/// A run that another writer already finished is left as it is.
+pub async fn record<S: Store>(store: &S, org: &str, ev: &LiveEvent, source: &RuntimeEvent) {
+    let step = source.step.as_str();
+    let result = match ev.kind.as_str() {
+        "node.started" | "node.succeeded" | "node.failed" => {
+            let Some(node) = &ev.node_id else { return };
+            let status = match ev.kind.as_str() {
+                "node.started" => "running",
+                "node.succeeded" => "succeeded",
+                _ => "failed",
+            };
+            store
+                .put_node_execution(
+                    org,
+                    &ev.run_id,
+                    NodeExecution {
+                        node_id: node.clone(),
+                        step: step.to_owned(),
+                        status: status.into(),
+                        started_at_ms: ev.at_ms - ev.duration_ms.unwrap_or(0),
+                        ended_at_ms: (status != "running").then_some(ev.at_ms),
+                        output_preview: ev.output_preview.clone(),
+                        error: ev.error.clone(),
+                    },
+                )
+                .await
+        }
+        "run.finished" => {
+            let status = ev
+                .status
+                .as_deref()
+                .and_then(RunStatus::parse)
+                .unwrap_or(RunStatus::Failed);
+            store
+                .finish_run(
+                    org,
+                    &ev.run_id,
+                    RunEnd {
+                        status,
+                        output: source.details.get("output").cloned(),
+                        error: ev.error.clone(),
+                        cause: ev.cause.clone(),
+                        at_ms: ev.at_ms,
+                    },
+                )
+                .await
+                .map(|_| ())
+        }
+        _ => Ok(()),
+    };
+    match result {
+        Ok(())
+        | Err(cm_store::StoreError::Conflict(_))
+        | Err(cm_store::StoreError::NotFound { .. }) => {}
+        Err(e) => eprintln!("recording {} of run {}: {e}", ev.kind, ev.run_id),
+    }
+}
+
+/// Splits a state machine name `<org>.<workflow>` (how the API names them).
+pub fn split_machine_name(name: &str) -> Option<(&str, &str)> {
+    name.split_once('.')
+}
+
+/// `(org, workflow id, run id)` of an execution ARN of a machine the API registered
+/// (`arn:aws:states:<region>:<account>:execution|express:<org>.<workflow>:<run>[:<uuid>]`).
+pub fn parse_execution_arn(arn: &str) -> Option<(String, String, String)> {
+    let parts: Vec<&str> = arn.split(':').collect();
+    if parts.len() < 8 || !matches!(parts[5], "execution" | "express") {
+        return None;
+    }
+    let (org, wf) = split_machine_name(parts[6])?;
+    Some((org.to_owned(), wf.to_owned(), parts[7].to_owned()))
+}
+
+/// Follows the embedded engine: every execution event of a run the API started becomes live
+/// events (published on `hub`) and run-store writes. Runs until the engine shuts down.
+pub async fn follow_engine<S: Store, R: crate::runtime::Runtime>(
+    engine: cm_engine::Engine,
+    state: crate::state::AppState<S, R>,
+) {
+    let store = &state.store;
+    let hub = &state.hub;
+    let maps = &state.maps;
+    let mut rx = engine.subscribe();
+    // Live events go out at once; the store writes they imply are made in order by a writer
+    // task, so a slow disk never delays what WebSocket clients see.
+    let (writes, mut queue) =
+        tokio::sync::mpsc::unbounded_channel::<(String, LiveEvent, RuntimeEvent)>();
+    {
+        let state = state.clone();
+        tokio::spawn(async move {
+            while let Some((org, live, rt)) = queue.recv().await {
+                record(&state.store, &org, &live, &rt).await;
+                if live.kind == "run.finished" {
+                    state.hub.recorded(&org, &live.run_id);
+                }
+            }
+        });
+    }
+    // Execution ARN → (organisation, tracker); `None` for executions the API did not start
+    // (children of sub-workflow nodes, other machines).
+    let mut trackers: HashMap<Arc<str>, Option<(String, RunTracker)>> = HashMap::new();
+    loop {
+        let ev = match rx.recv().await {
+            Ok(ev) => ev,
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                eprintln!(
+                    "live status lagged {n} engine events; run pages stay correct (they read the history)"
+                );
+                continue;
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        if !matches!(trackers.get(&ev.execution_arn), Some(Some(_))) {
+            // Not known yet: the API records a run just after starting it, so look again on
+            // each event until it appears, then catch up on what came before.
+            let mut found = None;
+            if let Some((org, wf, run)) = parse_execution_arn(&ev.execution_arn)
+                && let Ok(r) = store.get_run(&org, &run).await
+                && let Some(m) = maps.get(store, &org, &wf, r.workflow_version).await
+            {
+                let mut tracker = RunTracker::new(&run, &wf, m);
+                let earlier = engine.get_execution_history(
+                    &ev.execution_arn,
+                    cm_engine::HistoryQuery {
+                        max_results: 1000,
+                        next_token: None,
+                        reverse: false,
+                    },
+                );
+                if let Ok(page) = earlier {
+                    // A redriven run: what ended before the redrive is already recorded.
+                    let from = page
+                        .events
+                        .iter()
+                        .filter(|e| e.kind == "ExecutionRedriven" && e.id <= ev.event.id)
+                        .map(|e| e.id)
+                        .max()
+                        .unwrap_or(0);
+                    for e in page
+                        .events
+                        .iter()
+                        .filter(|e| e.id >= from && e.id < ev.event.id)
+                    {
+                        let rt = crate::runtime::runtime_event(e);
+                        for live in tracker.feed(&rt) {
+                            hub.publish(&org, live.clone());
+                            let _ = writes.send((org.clone(), live, rt.clone()));
+                        }
+                    }
+                }
+                found = Some((org, tracker));
+            }
+            let unknown_machine = parse_execution_arn(&ev.execution_arn).is_none();
+            if found.is_some() || unknown_machine {
+                trackers.insert(ev.execution_arn.clone(), found);
+            }
+        }
+        let Some(Some((org, tracker))) = trackers.get_mut(&ev.execution_arn) else {
+            continue;
+        };
+        let rt = crate::runtime::runtime_event(&ev.event);
+        let org = org.clone();
+        let mut finished = false;
+        for live in tracker.feed(&rt) {
+            finished |= live.kind == "run.finished";
+            hub.publish(&org, live.clone());
+            let _ = writes.send((org.clone(), live, rt.clone()));
+        }
+        if finished {
+            trackers.remove(&ev.execution_arn);
+        }
+    }
+}
+
+/// (organisation, workflow, version).
+type VersionKey = (String, String, u32);
+/// ASL state name → node id.
+type NodeMap = Arc<HashMap<String, String>>;
+
+/// State name → node id maps of compiled workflow versions, cached.
+#[derive(Default)]
+pub struct NodeMaps {
+    registry: Arc<cm_registry::Registry>,
+    compile: cm_compiler::CompileOptions,
+    cache: tokio::sync::Mutex<HashMap<VersionKey, NodeMap>>,
+}
+
+impl NodeMaps {
+    /// Maps compiled with these node types and options.
+    pub fn new(registry: Arc<cm_registry::Registry>, compile: cm_compiler::CompileOptions) -> Self {
+        NodeMaps {
+            registry,
+            compile,
+            cache: Default::default(),
+        }
+    }
+
+    /// The map of a workflow version (None if it is gone or no longer compiles).
+    pub async fn get<S: Store>(
+        &self,
+        store: &S,
+        org: &str,
+        workflow: &str,
+        version: u32,
+    ) -> Option<Arc<HashMap<String, String>>> {
+        let key = (org.to_owned(), workflow.to_owned(), version);
+        if let Some(m) = self.cache.lock().await.get(&key) {
+            return Some(m.clone());
+        }
+        let v = store.get_version(org, workflow, version).await.ok()?;
+        let wf: cm_model::Workflow = serde_json::from_value(v.definition).ok()?;
+        let compiled = cm_compiler::compile(&wf, &self.registry, &self.compile).ok()?;
+        let map: HashMap<String, String> = compiled
+            .state_map
+            .into_iter()
+            .filter(|(_, r)| r.role == cm_compiler::StateRole::Node)
+            .filter_map(|(s, r)| r.node_id.map(|n| (s, n)))
+            .collect();
+        let map = Arc::new(map);
+        self.cache.lock().await.insert(key, map.clone());
+        Some(map)
+    }
+}

@@ -1,0 +1,151 @@
+//! An API over the in-memory store and an in-memory engine running the real node handlers.
+#![allow(clippy::unwrap_used, dead_code)]
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use cm_api::auth::{Claims, Role, TokenKey};
+use cm_api::runtime::LocalRuntime;
+use cm_api::{ApiConfig, AppState};
+use cm_engine::{Engine, EngineConfig};
+use cm_local::LocalStore;
+use cm_nodes::secrets::LocalSecrets;
+use cm_nodes::{NodeRunner, Services};
+use cm_store::memory::MemoryStore;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tower::ServiceExt;
+
+pub struct Api {
+    pub app: Router,
+    pub key: TokenKey,
+    pub engine: Engine,
+    pub state: AppState<MemoryStore, LocalRuntime>,
+}
+
+pub const HOOK_SECRET: &str = "hook-signing-secret";
+
+impl Api {
+    pub async fn new() -> Api {
+        let local = Arc::new(LocalStore::in_memory().unwrap());
+        let secrets = Arc::new(LocalSecrets::new().insert("hook_key", HOOK_SECRET));
+        let services = Services::new(secrets.clone(), local.clone(), local.clone()).unwrap();
+        let resources = cm_local::resources(
+            local.clone(),
+            NodeRunner::builtin(services),
+            &cm_local::ResourceOptions::default(),
+        );
+        let engine = Engine::open(EngineConfig {
+            resources,
+            ..EngineConfig::default()
+        })
+        .await
+        .unwrap();
+        let key = TokenKey::generate().unwrap();
+        let state = AppState::new(
+            MemoryStore::new(),
+            LocalRuntime::new(engine.clone()),
+            Arc::new(cm_registry::Registry::builtin()),
+            key.clone(),
+            Some(Arc::new(cm_api::approvals::LocalApprovals {
+                store: local,
+                engine: engine.clone(),
+            })),
+            cm_api::live::Hub::new(),
+            secrets,
+            ApiConfig {
+                public_url: "http://api.test".into(),
+                max_body_bytes: 64 * 1024,
+                ..ApiConfig::default()
+            },
+        );
+        tokio::spawn(cm_api::live::follow_engine(engine.clone(), state.clone()));
+        Api {
+            app: cm_api::router(state.clone()),
+            key,
+            engine,
+            state,
+        }
+    }
+
+    pub fn token(&self, org: &str, role: Role) -> String {
+        let now = cm_api::auth::now_s();
+        self.key.mint(&Claims {
+            sub: format!("{}@{org}", role.as_str()),
+            org: org.into(),
+            role,
+            exp: now + 3600,
+            iat: now,
+            nbf: None,
+        })
+    }
+
+    /// One request; the body is JSON (or nothing); returns the status and the JSON body (or
+    /// the text as a JSON string).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let req = match body {
+            Some(b) => req
+                .header("content-type", "application/json")
+                .body(Body::from(b.to_string()))
+                .unwrap(),
+            None => req.body(Body::empty()).unwrap(),
+        };
+        self.raw(req).await
+    }
+
+    pub async fn raw(&self, req: Request<Body>) -> (StatusCode, Value) {
+        let res = self.app.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 24)
+            .await
+            .unwrap();
+        let v = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| json!(String::from_utf8_lossy(&bytes)));
+        (status, v)
+    }
+
+    /// Waits until the live tracker has recorded the run's end (so its node executions are
+    /// recorded too) and returns the API's view.
+    pub async fn finished(&self, token: &str, run_id: &str) -> Value {
+        use cm_store::RunStore;
+        let mut recorded = self.state.hub.subscribe_recorded();
+        let claims = self.key.verify(token, cm_api::auth::now_s()).unwrap();
+        loop {
+            let run = self.state.store.get_run(&claims.org, run_id).await.unwrap();
+            if run.status != cm_store::RunStatus::Running {
+                break;
+            }
+            let done = recorded.recv().await.unwrap();
+            if done.1 == run_id {
+                break;
+            }
+        }
+        let (_, run) = self
+            .call("GET", &format!("/v1/runs/{run_id}"), Some(token), None)
+            .await;
+        run
+    }
+}
+
+/// A manual workflow: start → set (greeting) with an input schema.
+pub fn hello(id: &str) -> Value {
+    json!({
+        "id": id, "name": "Hello", "version": 1,
+        "nodes": [
+            {"id": "start", "type": "trigger.manual", "config": {"inputSchema": {
+                "type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}}},
+            {"id": "greet", "type": "transform.set", "config": {"fields": {"text": "Hello {{ $.nodes.start.output.name }}"}}}
+        ],
+        "edges": [{"from": "start", "to": "greet"}]
+    })
+}
