@@ -67,6 +67,7 @@ pub struct Scoped {
 pub struct Hub {
     tx: broadcast::Sender<Arc<Scoped>>,
     recorded: broadcast::Sender<Arc<(String, String)>>,
+    created: broadcast::Sender<Arc<String>>,
 }
 
 impl Default for Hub {
@@ -81,7 +82,18 @@ impl Hub {
         Hub {
             tx: broadcast::channel(4096).0,
             recorded: broadcast::channel(1024).0,
+            created: broadcast::channel(4096).0,
         }
+    }
+
+    /// Announces that the run of execution `arn` is now in the store.
+    pub fn run_created(&self, arn: &str) {
+        let _ = self.created.send(Arc::new(arn.to_owned()));
+    }
+
+    /// A receiver of [`Hub::run_created`] announcements.
+    pub fn subscribe_created(&self) -> broadcast::Receiver<Arc<String>> {
+        self.created.subscribe()
     }
 
     /// Announces that a run's end is in the store (organisation, run id).
@@ -136,6 +148,9 @@ pub struct RunTracker {
     /// Last task error per node, until its state exits.
     failed: HashMap<String, (String, String)>,
     started_ms: Option<i64>,
+    /// The newest event fed (events at or below it are ignored: a catch-up from the history
+    /// and the live stream may both deliver one).
+    last: u64,
 }
 
 impl RunTracker {
@@ -148,6 +163,7 @@ impl RunTracker {
             open: HashMap::new(),
             failed: HashMap::new(),
             started_ms: None,
+            last: 0,
         }
     }
 
@@ -171,6 +187,10 @@ impl RunTracker {
     /// are reported failed (with the task's error, else the run's) before `run.finished`.
     pub fn feed(&mut self, e: &RuntimeEvent) -> Vec<LiveEvent> {
         let mut out = Vec::new();
+        if e.id <= self.last {
+            return out;
+        }
+        self.last = e.id;
         if matches!(
             e.kind.as_str(),
             "ExecutionFailed" | "ExecutionTimedOut" | "ExecutionAborted"
@@ -368,10 +388,8 @@ pub async fn follow_engine<S: Store, R: crate::runtime::Runtime>(
     engine: cm_engine::Engine,
     state: crate::state::AppState<S, R>,
 ) {
-    let store = &state.store;
-    let hub = &state.hub;
-    let maps = &state.maps;
     let mut rx = engine.subscribe();
+    let mut created = state.hub.subscribe_created();
     // Live events go out at once; the store writes they imply are made in order by a writer
     // task, so a slow disk never delays what WebSocket clients see.
     let (writes, mut queue) =
@@ -387,78 +405,126 @@ pub async fn follow_engine<S: Store, R: crate::runtime::Runtime>(
             }
         });
     }
-    // Execution ARN → (organisation, tracker); `None` for executions the API did not start
-    // (children of sub-workflow nodes, other machines).
-    let mut trackers: HashMap<Arc<str>, Option<(String, RunTracker)>> = HashMap::new();
+    let mut follower = Follower {
+        engine: &engine,
+        state: &state,
+        writes,
+        trackers: HashMap::new(),
+    };
     loop {
-        let ev = match rx.recv().await {
-            Ok(ev) => ev,
-            Err(broadcast::error::RecvError::Lagged(n)) => {
-                eprintln!(
-                    "live status lagged {n} engine events; run pages stay correct (they read the history)"
-                );
-                continue;
-            }
-            Err(broadcast::error::RecvError::Closed) => return,
-        };
-        if !matches!(trackers.get(&ev.execution_arn), Some(Some(_))) {
-            // Not known yet: the API records a run just after starting it, so look again on
-            // each event until it appears, then catch up on what came before.
-            let mut found = None;
-            if let Some((org, wf, run)) = parse_execution_arn(&ev.execution_arn)
-                && let Ok(r) = store.get_run(&org, &run).await
-                && let Some(m) = maps.get(store, &org, &wf, r.workflow_version).await
-            {
-                let mut tracker = RunTracker::new(&run, &wf, m);
-                let earlier = engine.get_execution_history(
-                    &ev.execution_arn,
-                    cm_engine::HistoryQuery {
-                        max_results: 1000,
-                        next_token: None,
-                        reverse: false,
-                    },
-                );
-                if let Ok(page) = earlier {
-                    // A redriven run: what ended before the redrive is already recorded.
-                    let from = page
-                        .events
-                        .iter()
-                        .filter(|e| e.kind == "ExecutionRedriven" && e.id <= ev.event.id)
-                        .map(|e| e.id)
-                        .max()
-                        .unwrap_or(0);
-                    for e in page
-                        .events
-                        .iter()
-                        .filter(|e| e.id >= from && e.id < ev.event.id)
-                    {
-                        let rt = crate::runtime::runtime_event(e);
-                        for live in tracker.feed(&rt) {
-                            hub.publish(&org, live.clone());
-                            let _ = writes.send((org.clone(), live, rt.clone()));
-                        }
+        tokio::select! {
+            ev = rx.recv() => match ev {
+                Ok(ev) => follower.engine_event(&ev).await,
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    eprintln!("live status lagged {n} engine events; run pages stay correct (they read the history)");
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            c = created.recv() => match c {
+                // A run the API just recorded: catch up on events seen before it existed
+                // (a short run may even have finished already).
+                Ok(arn) => {
+                    let arn: Arc<str> = Arc::from(arn.as_str());
+                    if !matches!(follower.trackers.get(&arn), Some(Some(_))) {
+                        follower.track(&arn, u64::MAX).await;
                     }
                 }
-                found = Some((org, tracker));
-            }
-            let unknown_machine = parse_execution_arn(&ev.execution_arn).is_none();
-            if found.is_some() || unknown_machine {
-                trackers.insert(ev.execution_arn.clone(), found);
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+        }
+    }
+}
+
+/// The state of [`follow_engine`].
+struct Follower<'a, S, R> {
+    engine: &'a cm_engine::Engine,
+    state: &'a crate::state::AppState<S, R>,
+    writes: tokio::sync::mpsc::UnboundedSender<(String, LiveEvent, RuntimeEvent)>,
+    /// Execution ARN → (organisation, tracker); `None` for executions of machines the API
+    /// did not register (children of other machines).
+    trackers: HashMap<Arc<str>, Option<(String, RunTracker)>>,
+}
+
+impl<S: Store, R: crate::runtime::Runtime> Follower<'_, S, R> {
+    fn emit(&self, org: &str, tracker: &mut RunTracker, rt: &RuntimeEvent) -> bool {
+        let mut finished = false;
+        for live in tracker.feed(rt) {
+            finished |= live.kind == "run.finished";
+            self.state.hub.publish(org, live.clone());
+            let _ = self.writes.send((org.to_owned(), live, rt.clone()));
+        }
+        finished
+    }
+
+    /// Starts following `arn` if the API knows its run: feeds the history up to event `upto`
+    /// (from the last redrive, if any: what ended before it is already recorded).
+    async fn track(&mut self, arn: &Arc<str>, upto: u64) {
+        let st = self.state;
+        let Some((org, wf, run)) = parse_execution_arn(arn) else {
+            self.trackers.insert(arn.clone(), None);
+            return;
+        };
+        let Ok(r) = st.store.get_run(&org, &run).await else {
+            // Not recorded yet: the API records a run just after starting it and then says so.
+            return;
+        };
+        let Some(m) = st.maps.get(&st.store, &org, &wf, r.workflow_version).await else {
+            self.trackers.insert(arn.clone(), None);
+            return;
+        };
+        let mut tracker = RunTracker::new(&run, &wf, m);
+        let mut events = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let Ok(page) = self.engine.get_execution_history(
+                arn,
+                cm_engine::HistoryQuery {
+                    max_results: 1000,
+                    next_token: token.as_deref(),
+                    reverse: false,
+                },
+            ) else {
+                break;
+            };
+            events.extend(page.events.into_iter().filter(|e| e.id <= upto));
+            match page.next_token {
+                Some(t) => token = Some(t),
+                None => break,
             }
         }
-        let Some(Some((org, tracker))) = trackers.get_mut(&ev.execution_arn) else {
-            continue;
-        };
-        let rt = crate::runtime::runtime_event(&ev.event);
-        let org = org.clone();
+        let from = events
+            .iter()
+            .filter(|e| e.kind == "ExecutionRedriven")
+            .map(|e| e.id)
+            .max()
+            .unwrap_or(0);
         let mut finished = false;
-        for live in tracker.feed(&rt) {
-            finished |= live.kind == "run.finished";
-            hub.publish(&org, live.clone());
-            let _ = writes.send((org.clone(), live, rt.clone()));
+        for e in events.iter().filter(|e| e.id >= from) {
+            finished |= self.emit(&org, &mut tracker, &crate::runtime::runtime_event(e));
         }
         if finished {
-            trackers.remove(&ev.execution_arn);
+            self.trackers.remove(arn);
+        } else {
+            self.trackers.insert(arn.clone(), Some((org, tracker)));
+        }
+    }
+
+    async fn engine_event(&mut self, ev: &cm_engine::ExecutionEvent) {
+        let arn = &ev.execution_arn;
+        if !self.trackers.contains_key(arn) {
+            self.track(arn, ev.event.id.saturating_sub(1)).await;
+        }
+        let Some(Some((org, tracker))) = self.trackers.get_mut(arn) else {
+            return;
+        };
+        let org = org.clone();
+        let mut tracker = std::mem::replace(tracker, RunTracker::new("", "", Arc::default()));
+        let finished = self.emit(&org, &mut tracker, &crate::runtime::runtime_event(&ev.event));
+        if finished {
+            self.trackers.remove(arn);
+        } else {
+            self.trackers.insert(arn.clone(), Some((org, tracker)));
         }
     }
 }

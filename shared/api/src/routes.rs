@@ -959,8 +959,9 @@ async fn start_run_of<S: Store, R: Runtime>(
         retry_of,
     };
     let created = st.store.create_run(org, run).await?;
-    if matches!(created, Created::New(_)) {
+    if let Created::New(run) = &created {
         st.metrics.runs_started.fetch_add(1, Ordering::Relaxed);
+        st.hub.run_created(&run.execution_arn);
     }
     Ok(created)
 }

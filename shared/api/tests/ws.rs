@@ -32,9 +32,14 @@ async fn send(ws: &mut Socket, v: Value) {
     ws.send(Message::Text(v.to_string().into())).await.unwrap();
 }
 
+/// The next non-heartbeat frame; a missing frame fails the test (after 30 s) instead of
+/// hanging it.
 async fn next(ws: &mut Socket) -> Value {
     loop {
-        match ws.next().await.unwrap().unwrap() {
+        let frame = tokio::time::timeout(std::time::Duration::from_secs(30), ws.next())
+            .await
+            .expect("no frame within 30 s");
+        match frame.unwrap().unwrap() {
             Message::Text(t) => {
                 let v: Value = serde_json::from_str(&t).unwrap();
                 if v["type"] != "heartbeat" {

@@ -2,7 +2,8 @@
 //! server), one test per check, all in one table created for this run.
 //!
 //! The tests are ignored by default: they need moto. `scripts/test` starts it and runs them
-//! with `cargo test -p cm-store-dynamodb -- --ignored`, with `CM_DYNAMODB_ENDPOINT` set to the
+//! with `cargo test --workspace --test contract_moto -- --ignored` (by hand, `cargo test -p
+//! cm-store-dynamodb -- --ignored`), with `CM_DYNAMODB_ENDPOINT` set to the
 //! emulator's URL and dummy credentials (`AWS_ACCESS_KEY_ID=test`, …, region `us-east-1`);
 //! requests are SigV4-signed by the SDK as against AWS. Run with `--ignored` but without the
 //! endpoint, every test fails (it never passes without having run).

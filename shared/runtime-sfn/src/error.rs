@@ -1,0 +1,205 @@
+//! This crate's errors and how they become API errors.
+
+use aws_sdk_sfn::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use cm_api::error::ApiError;
+
+/// What can go wrong driving Step Functions.
+#[derive(Debug, thiserror::Error)]
+pub enum SfnError {
+    /// Step Functions answered with an error (`code` is its name: `ExecutionDoesNotExist`,
+    /// `InvalidDefinition`, `ThrottlingException`, …); [`api_error_kind`] says which API error
+    /// it becomes.
+    #[error("Step Functions {op} failed: {code}: {message}")]
+    Service {
+        /// The operation (`StartExecution`, …).
+        op: &'static str,
+        /// The error's name.
+        code: String,
+        /// Step Functions' message.
+        message: String,
+    },
+    /// The request did not get an answer (connection, timeout, credentials, a response that
+    /// does not parse); the SDK's error with its sources.
+    #[error("Step Functions {op} failed: {detail}")]
+    Transport {
+        /// The operation.
+        op: &'static str,
+        /// The SDK error with its chain of causes.
+        detail: String,
+    },
+    /// A state machine exists with the other type; Step Functions cannot change a state
+    /// machine's type.
+    #[error(
+        "state machine `{name}` is {existing}; the workflow now compiles to {wanted}, and Step Functions cannot change a state machine's type (delete the state machine, then publish again)"
+    )]
+    TypeChange {
+        /// The state machine's name.
+        name: String,
+        /// Its type now.
+        existing: String,
+        /// The type the workflow compiles to.
+        wanted: String,
+    },
+    /// The operation does not exist for Express executions (Step Functions keeps neither
+    /// their status nor their history; those are in CloudWatch Logs).
+    #[error(
+        "{op} is not available for Express execution `{execution}`: Step Functions keeps no status or history of Express executions (they are in the state machine's CloudWatch Logs)"
+    )]
+    Express {
+        /// The operation.
+        op: &'static str,
+        /// The execution ARN.
+        execution: String,
+    },
+    /// Step Functions answered something this crate does not understand (a status it does not
+    /// know, a request that does not build).
+    #[error("Step Functions {op}: {message}")]
+    Unexpected {
+        /// The operation.
+        op: &'static str,
+        /// What was unexpected.
+        message: String,
+    },
+}
+
+/// The [`ApiError`] variant (as a constructor) a Step Functions error name maps to:
+///
+/// | error | API error |
+/// |---|---|
+/// | `ExecutionDoesNotExist`, `StateMachineDoesNotExist`, `TaskDoesNotExist` | `NotFound` (404) |
+/// | `ExecutionAlreadyExists`, `ExecutionNotRedrivable`, `StateMachineAlreadyExists`, `StateMachineDeleting`, `TaskTimedOut` | `Conflict` (409) |
+/// | `InvalidDefinition`, `InvalidArn`, `InvalidName`, `InvalidExecutionInput`, `InvalidToken`, `InvalidOutput`, `StateMachineTypeNotSupported`, `ValidationException` | `BadRequest` (400) |
+/// | throttling, limits, access, anything else | `Internal` (500, the error named in the log) |
+pub fn api_error_kind(code: &str) -> fn(String) -> ApiError {
+    match code {
+        "ExecutionDoesNotExist" | "StateMachineDoesNotExist" | "TaskDoesNotExist" => {
+            ApiError::NotFound
+        }
+        "ExecutionAlreadyExists"
+        | "ExecutionNotRedrivable"
+        | "StateMachineAlreadyExists"
+        | "StateMachineDeleting"
+        | "TaskTimedOut" => ApiError::Conflict,
+        "InvalidDefinition"
+        | "InvalidArn"
+        | "InvalidName"
+        | "InvalidExecutionInput"
+        | "InvalidToken"
+        | "InvalidOutput"
+        | "StateMachineTypeNotSupported"
+        | "ValidationException" => ApiError::BadRequest,
+        _ => ApiError::Internal,
+    }
+}
+
+impl SfnError {
+    /// The error of a failed SDK call of operation `op`.
+    pub fn from_sdk<E, R>(op: &'static str, err: SdkError<E, R>) -> SfnError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug,
+    {
+        match err.code() {
+            Some(code) => SfnError::Service {
+                op,
+                code: code.to_owned(),
+                message: err.message().unwrap_or_default().to_owned(),
+            },
+            None => SfnError::Transport {
+                op,
+                detail: DisplayErrorContext(&err).to_string(),
+            },
+        }
+    }
+
+    /// The Step Functions error name, for [`SfnError::Service`].
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            SfnError::Service { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+impl From<SfnError> for ApiError {
+    fn from(e: SfnError) -> ApiError {
+        let text = e.to_string();
+        match &e {
+            SfnError::Service { code, .. } => api_error_kind(code)(text),
+            SfnError::TypeChange { .. } | SfnError::Express { .. } => ApiError::Conflict(text),
+            SfnError::Transport { .. } | SfnError::Unexpected { .. } => ApiError::Internal(text),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(code: &str) -> ApiError {
+        SfnError::Service {
+            op: "StartExecution",
+            code: code.into(),
+            message: "m".into(),
+        }
+        .into()
+    }
+
+    #[test]
+    fn service_errors_map_to_api_errors() {
+        assert!(matches!(
+            service("ExecutionDoesNotExist"),
+            ApiError::NotFound(_)
+        ));
+        assert!(matches!(
+            service("StateMachineDoesNotExist"),
+            ApiError::NotFound(_)
+        ));
+        assert!(matches!(
+            service("ExecutionAlreadyExists"),
+            ApiError::Conflict(_)
+        ));
+        assert!(matches!(
+            service("ExecutionNotRedrivable"),
+            ApiError::Conflict(_)
+        ));
+        assert!(matches!(
+            service("InvalidDefinition"),
+            ApiError::BadRequest(_)
+        ));
+        assert!(matches!(service("InvalidToken"), ApiError::BadRequest(_)));
+        match service("ThrottlingException") {
+            ApiError::Internal(m) => {
+                assert!(m.contains("ThrottlingException") && m.contains("StartExecution"), "{m}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            service("AccessDeniedException"),
+            ApiError::Internal(_)
+        ));
+    }
+
+    #[test]
+    fn own_errors_map_to_api_errors() {
+        let e: ApiError = SfnError::TypeChange {
+            name: "acme.wf".into(),
+            existing: "STANDARD".into(),
+            wanted: "EXPRESS".into(),
+        }
+        .into();
+        assert!(matches!(e, ApiError::Conflict(m) if m.contains("cannot change")));
+        let e: ApiError = SfnError::Express {
+            op: "GetExecutionHistory",
+            execution: "arn".into(),
+        }
+        .into();
+        assert!(matches!(e, ApiError::Conflict(_)));
+        let e: ApiError = SfnError::Transport {
+            op: "DescribeExecution",
+            detail: "dispatch failure".into(),
+        }
+        .into();
+        assert!(matches!(e, ApiError::Internal(_)));
+    }
+}
