@@ -112,6 +112,8 @@ async fn open_loop(
 }
 
 fn main() {
+    // reqwest is built without a default TLS provider in this workspace.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let bench = std::env::args().any(|a| a == "--bench");
     let rate = env("RATE", 1000);
     let seconds = env("SECONDS", 3);

@@ -4,10 +4,14 @@
 //!
 //! - `/v1/workflows…` create, read, list, update (new version), delete, versions, validate,
 //!   compile, publish, templates; `/v1/node-types`; `/v1/runs…` start, get, list, cancel,
-//!   redrive/retry, history, node executions; `/v1/approvals…`; `/v1/audit`;
+//!   redrive/retry, history, node executions; `/v1/approvals…`; `/v1/dead-letters…` (trigger
+//!   events whose run could not start: list, re-drive, delete; [`dead_letters`]);
+//!   `/v1/queues/{queue}/messages` (feed a local queue); `/v1/audit`;
 //! - public: `GET /v1/forms/{formId}`, `POST /v1/forms/{formId}/responses`,
 //!   `POST /hooks/{token}`, `/healthz`, `/openapi.json`;
-//! - `GET /ws`: live run status (see [`live`]).
+//! - `GET /ws`: live run status (see [`live`]);
+//! - in the embedded deployment, the [`triggers::Scheduler`] and [`triggers::QueuePoller`] start
+//!   the runs of published schedule and queue triggers.
 //!
 //! Every error is an [`ApiError`](error::ApiError) rendered as `{code, message, details}`.
 //! Every authenticated call is scoped to the token's organisation: another organisation's
@@ -15,12 +19,14 @@
 
 pub mod approvals;
 pub mod auth;
+pub mod dead_letters;
 pub mod error;
 pub mod live;
 pub mod openapi;
 pub mod routes;
 pub mod runtime;
 pub mod state;
+pub mod triggers;
 pub mod ws;
 
 pub use state::{ApiConfig, AppState};

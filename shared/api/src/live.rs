@@ -520,7 +520,11 @@ impl<S: Store, R: crate::runtime::Runtime> Follower<'_, S, R> {
         };
         let org = org.clone();
         let mut tracker = std::mem::replace(tracker, RunTracker::new("", "", Arc::default()));
-        let finished = self.emit(&org, &mut tracker, &crate::runtime::runtime_event(&ev.event));
+        let finished = self.emit(
+            &org,
+            &mut tracker,
+            &crate::runtime::runtime_event(&ev.event),
+        );
         if finished {
             self.trackers.remove(arn);
         } else {

@@ -191,11 +191,11 @@ where
     }
 }
 
-fn limit(l: Option<usize>) -> usize {
+pub(crate) fn limit(l: Option<usize>) -> usize {
     l.unwrap_or(50)
 }
 
-async fn audit<S: Store, R: Runtime>(
+pub(crate) async fn audit<S: Store, R: Runtime>(
     st: &AppState<S, R>,
     caller: &Caller,
     action: &str,
@@ -469,6 +469,7 @@ async fn delete_workflow<S: Store, R: Runtime>(
     caller.require(Role::Admin)?;
     st.store.delete_workflow(&caller.org, &id).await?;
     st.store.delete_routes(&caller.org, &id).await?;
+    st.trigger_changes.notify();
     audit(
         &st,
         &caller,
@@ -655,6 +656,13 @@ async fn publish<S: Store, R: Runtime>(
     let version = body.version.unwrap_or(summary.latest_version);
     let v = st.store.get_version(&caller.org, &id, version).await?;
     let compiled = compile(&st, &caller.org, &v.definition)?;
+    let trigger_node = trigger_node(&v.definition).cloned().unwrap_or(Value::Null);
+    let trigger = trigger_node
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    check_trigger_config(&trigger_node, &trigger)?;
     let express = compiled.execution_type == cm_compiler::ExecutionType::Express;
     let name = format!("{}.{id}", caller.org);
     let arn = st
@@ -665,20 +673,6 @@ async fn publish<S: Store, R: Runtime>(
         .store
         .publish(&caller.org, &id, version, &arn, &caller.subject, now_ms())
         .await?;
-    let trigger = v
-        .definition
-        .get("nodes")
-        .and_then(Value::as_array)
-        .and_then(|n| {
-            n.iter().find(|n| {
-                n.get("type")
-                    .and_then(Value::as_str)
-                    .is_some_and(|t| t.starts_with("trigger."))
-            })
-        })
-        .and_then(|n| n.get("type").and_then(Value::as_str))
-        .unwrap_or_default()
-        .to_owned();
     let base = st.config.public_url.trim_end_matches('/');
     let mut form_url = None;
     let mut hook_url = None;
@@ -706,6 +700,24 @@ async fn publish<S: Store, R: Runtime>(
             .await?;
         hook_url = Some(format!("{base}/hooks/{token}"));
     }
+    // Triggers that fire without a request: the embedded scheduler and queue poller find
+    // them by kind (`RouteIndex`); a route left from an earlier version with another trigger
+    // is ignored there (they read the published version's trigger).
+    if let Some(kind) = match trigger.as_str() {
+        "trigger.schedule" => Some("schedule"),
+        "trigger.queue" => Some("queue"),
+        _ => None,
+    } {
+        st.store
+            .put_route(Route {
+                kind: kind.into(),
+                key: format!("{}/{id}", caller.org),
+                org: caller.org.clone(),
+                workflow_id: id.clone(),
+            })
+            .await?;
+    }
+    st.trigger_changes.notify();
     audit(
         &st,
         &caller,
@@ -721,6 +733,41 @@ async fn publish<S: Store, R: Runtime>(
         form_url,
         hook_url,
     }))
+}
+
+/// The trigger node of a workflow document (the node whose type starts with `trigger.`).
+pub(crate) fn trigger_node(definition: &Value) -> Option<&Value> {
+    definition
+        .get("nodes")
+        .and_then(Value::as_array)
+        .and_then(|n| {
+            n.iter().find(|n| {
+                n.get("type")
+                    .and_then(Value::as_str)
+                    .is_some_and(|t| t.starts_with("trigger."))
+            })
+        })
+}
+
+/// Refuses (422) a schedule or queue trigger whose config the scheduler or poller could not
+/// use (the config schema lets through, e.g., a cron expression with a bad field).
+fn check_trigger_config(node: &Value, trigger: &str) -> ApiResult<()> {
+    let config = node.get("config").unwrap_or(&Value::Null);
+    let checked = match trigger {
+        "trigger.schedule" => {
+            cm_nodes::trigger::schedule::ScheduleTrigger::from_config(config).map(|_| ())
+        }
+        "trigger.queue" => cm_nodes::trigger::queue::QueueConfig::parse(config).map(|_| ()),
+        _ => Ok(()),
+    };
+    checked.map_err(|e| {
+        let node_id = node.get("id").and_then(Value::as_str).unwrap_or_default();
+        ApiError::InvalidWorkflow {
+            message: format!("node `{node_id}` ({trigger}): {e}"),
+            findings: json!([{"code": "trigger.invalid_config", "severity": "error", "node": node_id,
+                "path": "/config", "message": e.to_string()}]),
+        }
+    })
 }
 
 /// Body of create-from-template.
@@ -884,8 +931,9 @@ fn random_id() -> String {
     )
 }
 
-/// Starts a run of the published version (used by the API, forms and hooks).
-async fn start_run_of<S: Store, R: Runtime>(
+/// Starts a run of the published version (used by the API, forms, hooks, the scheduler, the
+/// queue poller and dead-letter redrives).
+pub(crate) async fn start_run_of<S: Store, R: Runtime>(
     st: &AppState<S, R>,
     org: &str,
     workflow: &WorkflowSummary,
@@ -902,19 +950,7 @@ async fn start_run_of<S: Store, R: Runtime>(
         )));
     };
     let v = st.store.get_version(org, &workflow.id, version).await?;
-    let trigger = v
-        .definition
-        .get("nodes")
-        .and_then(Value::as_array)
-        .and_then(|n| {
-            n.iter().find(|n| {
-                n.get("type")
-                    .and_then(Value::as_str)
-                    .is_some_and(|t| t.starts_with("trigger."))
-            })
-        })
-        .cloned()
-        .unwrap_or(Value::Null);
+    let trigger = trigger_node(&v.definition).cloned().unwrap_or(Value::Null);
     let trigger_type = trigger
         .get("type")
         .and_then(Value::as_str)
@@ -940,7 +976,18 @@ async fn start_run_of<S: Store, R: Runtime>(
     };
     // Started first so the record carries the real execution ARN (Express ARNs cannot be
     // predicted); the live tracker catches up on events it saw before the record existed.
-    let arn = st.runtime.start(&sm, &id, input.clone()).await?;
+    let arn = match st.runtime.start(&sm, &id, input.clone()).await {
+        Ok(arn) => arn,
+        // The execution name is taken: another start with the same key may have recorded
+        // its run meanwhile.
+        Err(ApiError::Conflict(m)) if idempotency_key.is_some() => {
+            return match st.store.get_run(org, &id).await {
+                Ok(existing) => Ok(Created::Existing(existing)),
+                Err(_) => Err(ApiError::Conflict(m)),
+            };
+        }
+        Err(e) => return Err(e),
+    };
     let run = RunRecord {
         id: id.clone(),
         workflow_id: workflow.id.clone(),
@@ -1393,7 +1440,7 @@ async fn submit_form<S: Store, R: Runtime>(
         }
         Created::New(r) => r,
     };
-    let run = start_run_of(
+    let run = match start_run_of(
         &st,
         &route.org,
         &wf,
@@ -1402,8 +1449,23 @@ async fn submit_form<S: Store, R: Runtime>(
         "form",
         None,
     )
-    .await?
-    .into_inner();
+    .await
+    {
+        Ok(run) => run.into_inner(),
+        Err(e) => {
+            // Stored, but no run: keep the submission as a dead letter to re-drive.
+            crate::dead_letters::record(
+                &st,
+                &route.org,
+                &wf.id,
+                "trigger.form",
+                response.run_input(),
+                &e,
+            )
+            .await;
+            return Err(e);
+        }
+    };
     st.store
         .set_response_run(&route.org, &wf.id, &resp.id, &run.id)
         .await?;
@@ -1511,9 +1573,15 @@ async fn hook<S: Store, R: Runtime>(
                 _ => ApiError::BadRequest(message),
             }
         })?;
-    let run = start_run_of(&st, &route.org, &wf, input, None, "webhook", None)
-        .await?
-        .into_inner();
+    let run = match start_run_of(&st, &route.org, &wf, input.clone(), None, "webhook", None).await {
+        Ok(run) => run.into_inner(),
+        Err(e) => {
+            // Accepted (signature and body are fine) but no run: a dead letter to re-drive.
+            crate::dead_letters::record(&st, &route.org, &wf.id, "trigger.webhook", input, &e)
+                .await;
+            return Err(e);
+        }
+    };
     Ok((StatusCode::ACCEPTED, Json(Accepted { run_id: run.id })))
 }
 
@@ -1725,6 +1793,22 @@ pub fn router<S: Store, R: Runtime>(state: AppState<S, R>) -> Router {
         .route("/v1/approvals", get(list_approvals::<S, R>))
         .route("/v1/approvals/{id}", get(get_approval::<S, R>))
         .route("/v1/approvals/{id}/decision", post(decide::<S, R>))
+        .route(
+            "/v1/dead-letters",
+            get(crate::dead_letters::list_dead_letters::<S, R>),
+        )
+        .route(
+            "/v1/dead-letters/{id}",
+            axum::routing::delete(crate::dead_letters::delete_dead_letter::<S, R>),
+        )
+        .route(
+            "/v1/dead-letters/{id}/redrive",
+            post(crate::dead_letters::redrive_dead_letter::<S, R>),
+        )
+        .route(
+            "/v1/queues/{queue}/messages",
+            post(crate::triggers::send_message::<S, R>),
+        )
         .route("/v1/audit", get(list_audit::<S, R>))
         .route("/ws", get(crate::ws::upgrade::<S, R>))
         .route("/healthz", get(healthz))

@@ -4,6 +4,7 @@ use crate::approvals::ApprovalDesk;
 use crate::auth::TokenKey;
 use crate::live::Hub;
 use cm_nodes::secrets::Secrets;
+use cm_nodes::trigger::dead_letter::DeadLetters;
 use cm_registry::Registry;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -113,6 +114,40 @@ pub struct Inner<S, R> {
     pub metrics: Metrics,
     /// State → node maps of compiled versions (live status).
     pub maps: Arc<crate::live::NodeMaps>,
+    /// Where trigger events whose run could not start are kept, where the deployment has a
+    /// dead-letter queue ([`AppState::with_dead_letters`]; embedded: the local store).
+    pub dead_letters: Option<Arc<dyn DeadLetters>>,
+    /// The local queues `trigger.queue` workflows read and `action.queue` nodes send to, in
+    /// the embedded deployment ([`AppState::with_local_queue`]); `None` in the cloud (SQS).
+    pub local_queue: Option<Arc<cm_local::LocalStore>>,
+    /// Announces changes of published triggers (publish, delete) to the embedded scheduler and
+    /// queue poller.
+    pub trigger_changes: TriggerChanges,
+}
+
+/// Announces that published triggers may have changed (a workflow was published or deleted),
+/// so the embedded scheduler and queue poller ([`crate::triggers`]) look again instead of
+/// polling. Every subscriber sees every change (a [`tokio::sync::watch`] counter), whenever it
+/// subscribed.
+#[derive(Debug)]
+pub struct TriggerChanges(tokio::sync::watch::Sender<u64>);
+
+impl Default for TriggerChanges {
+    fn default() -> Self {
+        TriggerChanges(tokio::sync::watch::Sender::new(0))
+    }
+}
+
+impl TriggerChanges {
+    /// Announces a change.
+    pub fn notify(&self) {
+        self.0.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// A receiver whose `changed()` completes after the next announcement.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.0.subscribe()
+    }
 }
 
 impl<S, R> std::ops::Deref for AppState<S, R> {
@@ -150,7 +185,38 @@ impl<S, R> AppState<S, R> {
                 registry,
                 config,
                 metrics: Metrics::default(),
+                dead_letters: None,
+                local_queue: None,
+                trigger_changes: TriggerChanges::default(),
             }),
         }
+    }
+
+    fn parts_mut(&mut self) -> &mut Inner<S, R> {
+        Arc::get_mut(&mut self.inner)
+            .expect("configure the AppState before cloning it (it is shared once cloned)")
+    }
+
+    /// With a dead-letter queue: trigger events (webhook calls, form submissions, schedule
+    /// ticks, queue messages) whose run could not start are kept there, and
+    /// `/v1/dead-letters` lists and re-drives them.
+    ///
+    /// # Panics
+    ///
+    /// If the state was cloned already.
+    pub fn with_dead_letters(mut self, dead_letters: Arc<dyn DeadLetters>) -> AppState<S, R> {
+        self.parts_mut().dead_letters = Some(dead_letters);
+        self
+    }
+
+    /// With local queues (the embedded deployment): the queue poller reads them and
+    /// `POST /v1/queues/{queue}/messages` sends to them.
+    ///
+    /// # Panics
+    ///
+    /// If the state was cloned already.
+    pub fn with_local_queue(mut self, queue: Arc<cm_local::LocalStore>) -> AppState<S, R> {
+        self.parts_mut().local_queue = Some(queue);
+        self
     }
 }

@@ -1,5 +1,7 @@
 //! `concertmaster dev`: the embedded server — API, WebSocket and (when built) the builder — on
-//! one machine, with everything in a data directory; and `concertmaster token`.
+//! one machine, with everything in a data directory, plus the scheduler and the local queue
+//! poller that start the runs of published schedule and queue triggers; and
+//! `concertmaster token`.
 
 use anyhow::{Context, Result, bail};
 use cm_api::auth::{Claims, Role, TokenKey};
@@ -188,8 +190,19 @@ async fn serve(opts: DevOptions, registry: Registry) -> Result<()> {
         cm_api::live::Hub::new(),
         secrets,
         config,
-    );
+    )
+    .with_dead_letters(local.clone())
+    .with_local_queue(local.clone());
     tokio::spawn(cm_api::live::follow_engine(engine.clone(), state.clone()));
+    // Schedules and local queues: started here, stopped (between passes) before the engine.
+    let scheduler =
+        cm_api::triggers::Scheduler::new(state.clone(), Arc::new(cm_api::triggers::SystemClock))
+            .spawn();
+    let poller = cm_api::triggers::QueuePoller::new(
+        state.clone(),
+        cm_api::triggers::QueuePollerConfig::default(),
+    )
+    .spawn();
     if opts.examples {
         load_examples(&state.store, &opts.org).await;
     }
@@ -214,6 +227,8 @@ async fn serve(opts: DevOptions, registry: Registry) -> Result<()> {
         .await
         .context("serving")?;
     eprintln!("shutting down: waiting runs are kept and resume on the next start");
+    scheduler.stop().await;
+    poller.stop().await;
     engine.shutdown().await;
     Ok(())
 }

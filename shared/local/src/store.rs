@@ -121,6 +121,8 @@ CREATE TABLE IF NOT EXISTS cm_approvals (
 #[derive(Debug)]
 pub struct LocalStore {
     conn: Mutex<Connection>,
+    /// Bumped by every message sent ([`LocalStore::subscribe_sends`]).
+    sent: tokio::sync::watch::Sender<u64>,
 }
 
 fn now_ms() -> i64 {
@@ -158,6 +160,7 @@ impl LocalStore {
         conn.execute_batch(SCHEMA)?;
         Ok(LocalStore {
             conn: Mutex::new(conn),
+            sent: tokio::sync::watch::Sender::new(0),
         })
     }
 
@@ -229,7 +232,8 @@ impl LocalStore {
     // ---- queues
 
     /// Sends a message; a FIFO deduplication id already used in the last 5 minutes returns the
-    /// first message's id without sending again (as SQS does).
+    /// first message's id without sending again (as SQS does). Every message sent wakes the
+    /// receivers of [`LocalStore::subscribe_sends`].
     pub fn send(
         &self,
         queue: &str,
@@ -266,7 +270,27 @@ impl LocalStore {
                 now
             ],
         )?;
+        drop(conn);
+        self.sent.send_modify(|n| *n = n.wrapping_add(1));
         Ok(id)
+    }
+
+    /// A receiver that sees a change whenever a message is sent to any queue of this store
+    /// (by an `action.queue` node, the API, …): what the embedded queue poller waits on
+    /// instead of polling.
+    pub fn subscribe_sends(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.sent.subscribe()
+    }
+
+    /// When the earliest message of a queue becomes visible (ms since the epoch; in the past
+    /// when one is visible now), or `None` when the queue is empty: how long a poller may
+    /// wait before receiving again.
+    pub fn next_visible_ms(&self, queue: &str) -> Result<Option<i64>, LocalError> {
+        Ok(self.conn().query_row(
+            "SELECT MIN(visible_at_ms) FROM cm_queue WHERE queue = ?1",
+            params![queue],
+            |r| r.get::<_, Option<i64>>(0),
+        )?)
     }
 
     /// Receives up to `max` visible messages of a queue, oldest first, hiding them for
@@ -520,7 +544,8 @@ impl DeadLetters for LocalStore {
                 "SELECT id, letter FROM cm_dead_letters WHERE (?1 IS NULL OR workflow_id = ?1)
                  ORDER BY first_failed_ms, id LIMIT ?2",
             )?;
-            let rows = stmt.query_map(params![workflow_id, limit as i64], |r| {
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let rows = stmt.query_map(params![workflow_id, limit], |r| {
                 Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
             })?;
             let mut out = Vec::new();

@@ -80,6 +80,34 @@ fn queue_send_receive_delete_and_fifo_dedup() {
     assert_eq!(s.receive("f.fifo", 1, 0).unwrap()[0].receive_count, 2);
 }
 
+#[test]
+fn sends_wake_subscribers_and_visibility_is_reported() {
+    let s = LocalStore::in_memory().unwrap();
+    let mut sends = s.subscribe_sends();
+    assert!(!sends.has_changed().unwrap());
+    assert_eq!(s.next_visible_ms("jobs").unwrap(), None, "empty queue");
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let id = s.send("jobs", "one", None, None, 0).unwrap();
+    assert!(sends.has_changed().unwrap(), "a send wakes the poller");
+    sends.borrow_and_update();
+    let visible = s.next_visible_ms("jobs").unwrap().unwrap();
+    assert!(visible >= before && visible <= before + 60_000, "{visible}");
+    // Received with a 30 s visibility timeout: visible again 30 s later.
+    s.receive("jobs", 1, 30).unwrap();
+    let hidden = s.next_visible_ms("jobs").unwrap().unwrap();
+    assert!(hidden >= before + 30_000, "{hidden}");
+    // A FIFO duplicate sends nothing and wakes nobody.
+    s.send("f.fifo", "x", Some("g"), Some("d"), 0).unwrap();
+    sends.borrow_and_update();
+    s.send("f.fifo", "x", Some("g"), Some("d"), 0).unwrap();
+    assert!(!sends.has_changed().unwrap());
+    s.delete_message(&id).unwrap();
+    assert_eq!(s.next_visible_ms("jobs").unwrap(), None);
+}
+
 #[tokio::test]
 async fn approvals_record_once_and_decide_once() {
     let s = LocalStore::in_memory().unwrap();

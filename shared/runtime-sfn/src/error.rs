@@ -170,7 +170,10 @@ mod tests {
         assert!(matches!(service("InvalidToken"), ApiError::BadRequest(_)));
         match service("ThrottlingException") {
             ApiError::Internal(m) => {
-                assert!(m.contains("ThrottlingException") && m.contains("StartExecution"), "{m}")
+                assert!(
+                    m.contains("ThrottlingException") && m.contains("StartExecution"),
+                    "{m}"
+                )
             }
             other => panic!("{other:?}"),
         }

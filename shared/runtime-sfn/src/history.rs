@@ -81,7 +81,8 @@ fn sdk_details(e: &HistoryEvent) -> Option<(&'static str, Map<String, Value>)> {
         if let Some(vars) = d.assigned_variables() {
             let vars: Map<String, Value> =
                 vars.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
-            out.0.insert("assignedVariables".into(), Value::Object(vars));
+            out.0
+                .insert("assignedVariables".into(), Value::Object(vars));
         }
         if let Some(v) = d.assigned_variables_details() {
             out.0.insert(
@@ -553,8 +554,7 @@ mod tests {
     use super::*;
     use aws_sdk_sfn::primitives::DateTime;
     use aws_sdk_sfn::types::{
-        HistoryEventType, StateEnteredEventDetails, StateExitedEventDetails,
-        TaskFailedEventDetails,
+        HistoryEventType, StateEnteredEventDetails, StateExitedEventDetails, TaskFailedEventDetails,
     };
 
     #[test]
@@ -760,7 +760,9 @@ mod tests {
         ]);
         assert_eq!(
             got,
-            ["", "2", "2", "2", "2", "6", "7", "7", "6", "2", "2", "2", "2"]
+            [
+                "", "2", "2", "2", "2", "6", "7", "7", "6", "2", "2", "2", "2"
+            ]
         );
     }
 }

@@ -1,1 +1,442 @@
-//! x
+//! ConcertMaster's workflow runtime in the cloud: [`SfnRuntime`] implements the API's
+//! [`Runtime`] port over AWS Step Functions (`aws-sdk-sfn`).
+//!
+//! | port method | Step Functions |
+//! |---|---|
+//! | `register` | `DescribeStateMachine`, then `CreateStateMachine` (new) or `UpdateStateMachine` (exists); `STANDARD`/`EXPRESS`, the configured role |
+//! | `start` | `StartExecution` (execution name = run id; Express too, asynchronously) |
+//! | `stop` | `StopExecution` (`ConcertMaster.Cancelled`) |
+//! | `describe` | `DescribeExecution` (output parsed as JSON) |
+//! | `history` | `GetExecutionHistory`, every page ([`history`] converts the events) |
+//! | `redrive` | `RedriveExecution` |
+//! | `send_task_success` | `SendTaskSuccess` |
+//!
+//! Errors become API errors as [`error::api_error_kind`] says (`ExecutionDoesNotExist` → 404,
+//! `ExecutionAlreadyExists` → 409, `InvalidDefinition` → 400, throttling and the rest → 500
+//! naming the SDK error).
+//!
+//! Express executions: Step Functions keeps neither their status nor their history
+//! (`DescribeExecution`, `GetExecutionHistory` and `StopExecution` refuse them; they are in
+//! the state machine's CloudWatch Logs), so `describe`, `history` and `stop` of an Express
+//! execution ARN are [`SfnError::Express`] (409) without a call. A run of an Express workflow
+//! therefore stays `RUNNING` in the API until something else (the run-events function)
+//! records its end.
+//!
+//! ```no_run
+//! # async fn demo() {
+//! use cm_runtime_sfn::{SfnConfig, SfnRuntime, sdk_config};
+//! let aws = sdk_config(None).await; // share it with the other clients (DynamoDB, …)
+//! let runtime = SfnRuntime::new(
+//!     aws_sdk_sfn::Client::new(&aws),
+//!     SfnConfig {
+//!         role_arn: "arn:aws:iam::123456789012:role/concertmaster-states".into(),
+//!         state_machine_arn_prefix: "arn:aws:states:eu-west-1:123456789012:stateMachine:".into(),
+//!     },
+//! );
+//! # }
+//! ```
+
+pub mod error;
+pub mod history;
+
+pub use error::SfnError;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_sfn::Client;
+use aws_sdk_sfn::config::Region;
+use aws_sdk_sfn::types::{ExecutionStatus, StateMachineType};
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use cm_api::error::ApiResult;
+use cm_api::runtime::{ExecutionView, Runtime, RuntimeEvent};
+use cm_store::RunStatus;
+use history::{RawEvent, Steps};
+use serde_json::Value;
+
+/// The AWS SDK configuration from the environment (one `aws_config::defaults` load, to share
+/// between every client a process builds): region and credentials by the SDK's default
+/// chains (environment variables, profile files, web identity, ECS and EC2 instance metadata
+/// — on Lambda the function's role), over HTTPS with rustls and the `ring` crypto provider
+/// (no aws-lc), trusting the system's root certificates.
+///
+/// `endpoint_url` points every client built from it at an emulator (moto, LocalStack), e.g.
+/// `http://127.0.0.1:5000`; the region is then `AWS_REGION` (or `AWS_DEFAULT_REGION`), else
+/// `us-east-1`. Requests are SigV4-signed either way: give an emulator dummy credentials.
+/// (The same construction as `cm_store_dynamodb::client_from_env`.)
+pub async fn sdk_config(endpoint_url: Option<&str>) -> SdkConfig {
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http);
+    if let Some(url) = endpoint_url {
+        loader = loader.endpoint_url(url);
+        let env_region = ["AWS_REGION", "AWS_DEFAULT_REGION"]
+            .iter()
+            .any(|v| std::env::var_os(v).is_some_and(|r| !r.is_empty()));
+        if !env_region {
+            // An emulator: don't look further (the chain would end at instance metadata).
+            loader = loader.region(Region::from_static("us-east-1"));
+        }
+    }
+    loader.load().await
+}
+
+/// What [`SfnRuntime`] needs besides the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SfnConfig {
+    /// The IAM role state machines run as (`roleArn` of `CreateStateMachine`, required by
+    /// Step Functions): it must allow what compiled workflows call (the node-runner Lambda,
+    /// DynamoDB, SQS, child executions).
+    pub role_arn: String,
+    /// `arn:aws:states:<region>:<account>:stateMachine:` — the ARN of state machine `name`
+    /// is this followed by the name (the API's `ApiConfig::state_machine_arn_prefix`).
+    pub state_machine_arn_prefix: String,
+}
+
+/// The [`Runtime`] port over AWS Step Functions. Cloning is cheap (the SDK client is
+/// reference counted).
+#[derive(Debug, Clone)]
+pub struct SfnRuntime {
+    client: Client,
+    config: SfnConfig,
+}
+
+/// Largest page `GetExecutionHistory` returns.
+const HISTORY_PAGE: i32 = 1000;
+
+/// The error name a cancelled execution stops with (as the embedded runtime's).
+pub const CANCELLED_ERROR: &str = "ConcertMaster.Cancelled";
+
+fn is_express(execution_arn: &str) -> bool {
+    execution_arn.split(':').nth(5) == Some("express")
+}
+
+fn ms(t: &aws_sdk_sfn::primitives::DateTime) -> Option<i64> {
+    t.to_millis().ok()
+}
+
+fn run_status(s: &ExecutionStatus) -> Result<RunStatus, SfnError> {
+    Ok(match s {
+        ExecutionStatus::Running | ExecutionStatus::PendingRedrive => RunStatus::Running,
+        ExecutionStatus::Succeeded => RunStatus::Succeeded,
+        ExecutionStatus::Failed => RunStatus::Failed,
+        ExecutionStatus::TimedOut => RunStatus::TimedOut,
+        ExecutionStatus::Aborted => RunStatus::Aborted,
+        other => {
+            return Err(SfnError::Unexpected {
+                op: "DescribeExecution",
+                message: format!("unknown execution status `{}`", other.as_str()),
+            });
+        }
+    })
+}
+
+impl SfnRuntime {
+    /// A runtime over `client`.
+    pub fn new(client: Client, config: SfnConfig) -> SfnRuntime {
+        SfnRuntime { client, config }
+    }
+
+    /// The SDK client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &SfnConfig {
+        &self.config
+    }
+
+    /// The ARN of state machine `name`.
+    pub fn state_machine_arn(&self, name: &str) -> String {
+        format!("{}{name}", self.config.state_machine_arn_prefix)
+    }
+
+    async fn register_inner(
+        &self,
+        name: &str,
+        definition: &Value,
+        express: bool,
+    ) -> Result<String, SfnError> {
+        let wanted = if express {
+            StateMachineType::Express
+        } else {
+            StateMachineType::Standard
+        };
+        let arn = self.state_machine_arn(name);
+        let text = definition.to_string();
+        // Describe first: `CreateStateMachine` of an existing name answers
+        // `StateMachineAlreadyExists` on AWS (unless nothing changed) but silently keeps the
+        // old definition on some emulators, and neither says whether the type differs.
+        let existing = match self
+            .client
+            .describe_state_machine()
+            .state_machine_arn(&arn)
+            .send()
+            .await
+        {
+            Ok(d) => Some(d.r#type().clone()),
+            Err(e) => {
+                let e = SfnError::from_sdk("DescribeStateMachine", e);
+                if e.code() != Some("StateMachineDoesNotExist") {
+                    return Err(e);
+                }
+                None
+            }
+        };
+        if existing.is_none() {
+            let created = self
+                .client
+                .create_state_machine()
+                .name(name)
+                .definition(&text)
+                .role_arn(&self.config.role_arn)
+                .r#type(wanted.clone())
+                .send()
+                .await;
+            match created {
+                Ok(c) => return Ok(c.state_machine_arn().to_owned()),
+                // Created meanwhile by a concurrent publish: update it below.
+                Err(e) => {
+                    let e = SfnError::from_sdk("CreateStateMachine", e);
+                    if e.code() != Some("StateMachineAlreadyExists") {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        if let Some(t) = existing
+            && t != wanted
+        {
+            return Err(SfnError::TypeChange {
+                name: name.to_owned(),
+                existing: t.as_str().to_owned(),
+                wanted: wanted.as_str().to_owned(),
+            });
+        }
+        self.client
+            .update_state_machine()
+            .state_machine_arn(&arn)
+            .definition(&text)
+            .role_arn(&self.config.role_arn)
+            .send()
+            .await
+            .map_err(|e| SfnError::from_sdk("UpdateStateMachine", e))?;
+        Ok(arn)
+    }
+
+    async fn describe_inner(&self, execution: &str) -> Result<ExecutionView, SfnError> {
+        if is_express(execution) {
+            return Err(SfnError::Express {
+                op: "DescribeExecution",
+                execution: execution.to_owned(),
+            });
+        }
+        let d = self
+            .client
+            .describe_execution()
+            .execution_arn(execution)
+            .send()
+            .await
+            .map_err(|e| SfnError::from_sdk("DescribeExecution", e))?;
+        let output = d
+            .output()
+            .map(|t| serde_json::from_str(t).unwrap_or_else(|_| Value::String(t.to_owned())));
+        Ok(ExecutionView {
+            status: run_status(d.status())?,
+            output,
+            error: d.error().map(str::to_owned),
+            cause: d.cause().map(str::to_owned),
+            stop_ms: d.stop_date().and_then(ms),
+        })
+    }
+
+    async fn history_inner(
+        &self,
+        execution: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<RuntimeEvent>, SfnError> {
+        if is_express(execution) {
+            return Err(SfnError::Express {
+                op: "GetExecutionHistory",
+                execution: execution.to_owned(),
+            });
+        }
+        // Steps are derived from the events before `after` too, so every page from the
+        // first is read (until `limit` events after `after` are in).
+        let mut steps = Steps::new();
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .get_execution_history()
+                .execution_arn(execution)
+                .max_results(HISTORY_PAGE)
+                .include_execution_data(true)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| SfnError::from_sdk("GetExecutionHistory", e))?;
+            for e in page.events() {
+                let ev = steps.event(RawEvent::from_sdk(e));
+                if ev.id > after {
+                    out.push(ev);
+                    if out.len() >= limit {
+                        return Ok(out);
+                    }
+                }
+            }
+            match page.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+                _ => return Ok(out),
+            }
+        }
+    }
+}
+
+impl Runtime for SfnRuntime {
+    async fn register(&self, name: &str, definition: &Value, express: bool) -> ApiResult<String> {
+        Ok(self.register_inner(name, definition, express).await?)
+    }
+
+    async fn start(&self, state_machine: &str, name: &str, input: Value) -> ApiResult<String> {
+        let started = self
+            .client
+            .start_execution()
+            .state_machine_arn(state_machine)
+            .name(name)
+            .input(input.to_string())
+            .send()
+            .await
+            .map_err(|e| SfnError::from_sdk("StartExecution", e))?;
+        Ok(started.execution_arn().to_owned())
+    }
+
+    async fn stop(&self, execution: &str, cause: &str) -> ApiResult<()> {
+        if is_express(execution) {
+            return Err(SfnError::Express {
+                op: "StopExecution",
+                execution: execution.to_owned(),
+            }
+            .into());
+        }
+        self.client
+            .stop_execution()
+            .execution_arn(execution)
+            .error(CANCELLED_ERROR)
+            .cause(cause)
+            .send()
+            .await
+            .map_err(|e| SfnError::from_sdk("StopExecution", e))?;
+        Ok(())
+    }
+
+    async fn describe(&self, execution: &str) -> ApiResult<ExecutionView> {
+        Ok(self.describe_inner(execution).await?)
+    }
+
+    async fn history(
+        &self,
+        execution: &str,
+        after: u64,
+        limit: usize,
+    ) -> ApiResult<Vec<RuntimeEvent>> {
+        Ok(self.history_inner(execution, after, limit).await?)
+    }
+
+    async fn redrive(&self, execution: &str) -> ApiResult<()> {
+        self.client
+            .redrive_execution()
+            .execution_arn(execution)
+            .send()
+            .await
+            .map_err(|e| SfnError::from_sdk("RedriveExecution", e))?;
+        Ok(())
+    }
+
+    async fn send_task_success(&self, token: &str, output: Value) -> ApiResult<()> {
+        self.client
+            .send_task_success()
+            .task_token(token)
+            .output(output.to_string())
+            .send()
+            .await
+            .map_err(|e| SfnError::from_sdk("SendTaskSuccess", e))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn statuses_map_to_run_statuses() {
+        assert_eq!(
+            run_status(&ExecutionStatus::Running).unwrap(),
+            RunStatus::Running
+        );
+        assert_eq!(
+            run_status(&ExecutionStatus::PendingRedrive).unwrap(),
+            RunStatus::Running
+        );
+        assert_eq!(
+            run_status(&ExecutionStatus::Succeeded).unwrap(),
+            RunStatus::Succeeded
+        );
+        assert_eq!(
+            run_status(&ExecutionStatus::Failed).unwrap(),
+            RunStatus::Failed
+        );
+        assert_eq!(
+            run_status(&ExecutionStatus::TimedOut).unwrap(),
+            RunStatus::TimedOut
+        );
+        assert_eq!(
+            run_status(&ExecutionStatus::Aborted).unwrap(),
+            RunStatus::Aborted
+        );
+        assert!(run_status(&ExecutionStatus::from("NEW_STATUS")).is_err());
+    }
+
+    #[test]
+    fn express_arns_are_recognised() {
+        assert!(is_express(
+            "arn:aws:states:us-east-1:123456789012:express:acme.wf:run-1:5f1c"
+        ));
+        assert!(!is_express(
+            "arn:aws:states:us-east-1:123456789012:execution:acme.wf:run-1"
+        ));
+    }
+
+    /// Express executions are refused before any request (the client points nowhere).
+    #[tokio::test]
+    async fn express_executions_have_no_status_or_history_here() {
+        let aws = sdk_config(Some("http://127.0.0.1:9")).await;
+        let rt = SfnRuntime::new(
+            Client::new(&aws),
+            SfnConfig {
+                role_arn: "arn:aws:iam::123456789012:role/r".into(),
+                state_machine_arn_prefix: "arn:aws:states:us-east-1:123456789012:stateMachine:"
+                    .into(),
+            },
+        );
+        let arn = "arn:aws:states:us-east-1:123456789012:express:acme.wf:run-1:5f1c";
+        for e in [
+            rt.describe(arn).await.unwrap_err(),
+            rt.history(arn, 0, 10).await.unwrap_err(),
+            rt.stop(arn, "c").await.unwrap_err(),
+        ] {
+            assert!(
+                matches!(&e, cm_api::error::ApiError::Conflict(m) if m.contains("Express")),
+                "{e:?}"
+            );
+        }
+        assert_eq!(
+            rt.state_machine_arn("acme.wf"),
+            "arn:aws:states:us-east-1:123456789012:stateMachine:acme.wf"
+        );
+    }
+}

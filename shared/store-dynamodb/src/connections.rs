@@ -43,7 +43,10 @@ fn subscription_from(item: &Item) -> Result<(String, String)> {
 }
 
 impl DynamoStore {
-    async fn connection(&self, id: &str) -> Result<Option<Connection>> {
+    /// The connection `id` (consistent GetItem of `CONN#<id>`), `None` if it is not
+    /// recorded. Not a [`ConnectionStore`] method: a WebSocket message event carries only the
+    /// connection id, and this is how the cloud's message function finds its organisation.
+    pub async fn connection(&self, id: &str) -> Result<Option<Connection>> {
         self.get(connection_key(id))
             .await?
             .map(|i| connection_from(&i))

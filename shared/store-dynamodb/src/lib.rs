@@ -28,6 +28,7 @@ mod item;
 mod keys;
 mod routes;
 mod runs;
+pub mod stream;
 mod table;
 mod workflows;
 

@@ -32,7 +32,7 @@ fn gsi_start(org: &str, index: &str, workflow_id: Option<&str>, at: i64, id: &st
     key
 }
 
-fn run_item(org: &str, r: &RunRecord) -> Result<Item> {
+pub(crate) fn run_item(org: &str, r: &RunRecord) -> Result<Item> {
     let input = json_text(&r.input);
     check_json_size(&input, "run input", MAX_RUN_VALUE_BYTES)?;
     let output = r.output.as_ref().map(json_text);
@@ -63,7 +63,7 @@ fn run_item(org: &str, r: &RunRecord) -> Result<Item> {
         .build("run")
 }
 
-fn run_from(item: &Item) -> Result<RunRecord> {
+pub(crate) fn run_from(item: &Item) -> Result<RunRecord> {
     let r = Reader::new(item, "run");
     let status = r.s("status")?;
     Ok(RunRecord {
@@ -87,7 +87,7 @@ fn run_from(item: &Item) -> Result<RunRecord> {
     })
 }
 
-fn node_from(item: &Item) -> Result<(i64, NodeExecution)> {
+pub(crate) fn node_from(item: &Item) -> Result<(i64, NodeExecution)> {
     let r = Reader::new(item, "node execution");
     Ok((
         r.n("firstSeq")?,

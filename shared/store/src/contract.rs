@@ -15,8 +15,8 @@
 //! Times in the checks are small made-up numbers (the store never reads a clock).
 
 use crate::{
-    AuditEvent, Connection, Created, FormResponse, NodeExecution, Page, Result, Route, RunEnd,
-    RunQuery, RunRecord, RunStatus, Store, StoreError, WorkflowQuery, WorkflowSummary,
+    AuditEvent, Connection, Created, FormResponse, NodeExecution, Page, Result, Route, RouteIndex,
+    RunEnd, RunQuery, RunRecord, RunStatus, Store, StoreError, WorkflowQuery, WorkflowSummary,
     WorkflowWrite,
 };
 use futures_util::future::join_all;
@@ -1241,6 +1241,62 @@ pub async fn routes<S: Store>(s: &S) {
         .await
         .expect("a freed key");
     s.delete_routes(&a, "wf2").await.expect("idempotent");
+}
+
+/// [`RouteIndex`] (adapters that have it; not part of [`run_all`] and
+/// [`contract_tests!`](crate::contract_tests), which every adapter runs): `list_routes` lists
+/// one kind's routes of every organisation, by key, and follows puts, replacements and
+/// deletes.
+pub async fn routes_by_kind<S: Store + RouteIndex>(s: &S) {
+    let (a, b) = (unique("org"), unique("org"));
+    // A kind of its own, so that concurrent checks on a shared store do not show up.
+    let (kind, other) = (unique("kind"), unique("kind"));
+    let route = |kind: &str, org: &str, wf: &str| Route {
+        kind: kind.into(),
+        key: format!("{org}/{wf}"),
+        org: org.into(),
+        workflow_id: wf.into(),
+    };
+    assert_eq!(s.list_routes(&kind).await.expect("list"), vec![], "empty");
+    s.put_route(route(&kind, &b, "w2")).await.expect("put");
+    s.put_route(route(&kind, &a, "w1")).await.expect("put");
+    s.put_route(route(&kind, &a, "w2")).await.expect("put");
+    s.put_route(route(&other, &a, "w3")).await.expect("put");
+    let mut expected = vec![
+        route(&kind, &a, "w1"),
+        route(&kind, &a, "w2"),
+        route(&kind, &b, "w2"),
+    ];
+    expected.sort_by(|x, y| x.key.cmp(&y.key));
+    assert_eq!(
+        s.list_routes(&kind).await.expect("list"),
+        expected,
+        "every organisation's routes of the kind, by key"
+    );
+    assert_eq!(
+        s.list_routes(&other).await.expect("list"),
+        vec![route(&other, &a, "w3")]
+    );
+    // A replaced route is listed as it is now.
+    let moved = Route {
+        workflow_id: "w9".into(),
+        ..route(&kind, &a, "w1")
+    };
+    s.put_route(moved.clone()).await.expect("replace");
+    assert!(s.list_routes(&kind).await.expect("list").contains(&moved));
+    s.delete_routes(&a, "w2").await.expect("delete");
+    s.delete_routes(&a, "w9").await.expect("delete");
+    assert_eq!(
+        s.list_routes(&kind).await.expect("list"),
+        vec![route(&kind, &b, "w2")],
+        "deleted routes are gone; another organisation's stay"
+    );
+    assert!(
+        s.list_routes(&unique("kind"))
+            .await
+            .expect("list")
+            .is_empty()
+    );
 }
 
 // ---------------------------------------------------------------- connections

@@ -1,5 +1,6 @@
 //! Control-plane storage for ConcertMaster: narrow ports ([`WorkflowStore`], [`RunStore`],
-//! [`FormStore`], [`ConnectionStore`], [`AuditStore`], [`RouteStore`]) and their adapters:
+//! [`FormStore`], [`ConnectionStore`], [`AuditStore`], [`RouteStore`], and [`RouteIndex`] for the
+//! embedded scheduler and queue poller) and their adapters:
 //! [`memory::MemoryStore`] (tests, fakes), [`sqlite::SqliteStore`] (the embedded default) and,
 //! in `cm-store-dynamodb`, DynamoDB (the cloud). `contract` (feature `contract`) is one test
 //! suite every adapter runs.
@@ -486,13 +487,15 @@ pub trait FormStore: Send + Sync + 'static {
 
 // ---------------------------------------------------------------- public routes
 
-/// What a public route (a form page, a webhook URL) leads to.
+/// What a public route (a form page, a webhook URL) leads to, or where a published
+/// trigger that fires without a request (a schedule, a queue) is found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Route {
-    /// `form` or `hook`.
+    /// `form`, `hook`, `schedule` or `queue`.
     pub kind: String,
-    /// The public key (a form id, the SHA-256 of a hook's path token).
+    /// The key: a form id, the SHA-256 of a hook's path token; `<org>/<workflow>` for
+    /// `schedule` and `queue`.
     pub key: String,
     /// The organisation.
     pub org: String,
@@ -512,6 +515,19 @@ pub trait RouteStore: Send + Sync + 'static {
         org: &str,
         workflow_id: &str,
     ) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Routes listed by kind, across organisations: how the embedded scheduler and queue poller
+/// find the published `trigger.schedule` and `trigger.queue` workflows (routes of kind
+/// `schedule` and `queue`, keyed `<org>/<workflow>`).
+///
+/// Not part of [`Store`]: the memory and SQLite adapters implement it (one index range), but
+/// the DynamoDB adapter keeps each route in a partition of its own, where listing a kind would
+/// need a Scan. The cloud does not need it: EventBridge Scheduler and SQS event source mappings
+/// fire those triggers there.
+pub trait RouteIndex: RouteStore {
+    /// Every route of `kind`, by key.
+    fn list_routes(&self, kind: &str) -> impl Future<Output = Result<Vec<Route>>> + Send;
 }
 
 // ---------------------------------------------------------------- WebSocket connections

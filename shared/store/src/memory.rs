@@ -21,7 +21,8 @@
 //!   `client_key` is unique per (org, workflow); a response id is unique per (org, workflow).
 //! - **Routes** are global by (kind, key) but owned by an organisation: putting a route whose
 //!   key another organisation holds is a `Conflict`; `delete_routes` only removes the given
-//!   organisation's routes.
+//!   organisation's routes. `list_routes` ([`crate::RouteIndex`]) lists one kind's
+//!   routes of every organisation by key.
 //! - **Connections** are global by id. Subscriptions belong to the connection's organisation;
 //!   re-putting a connection with another organisation drops its subscriptions. Subscribing a
 //!   connection that does not exist is `NotFound`; unsubscribing and deleting are idempotent.
@@ -34,9 +35,9 @@
 
 use crate::{
     AuditEvent, AuditStore, Connection, ConnectionStore, Created, Cursor, FormResponse, FormStore,
-    NodeExecution, Page, Result, Route, RouteStore, RunEnd, RunQuery, RunRecord, RunStatus,
-    RunStore, StoreError, WorkflowQuery, WorkflowStore, WorkflowSummary, WorkflowVersion,
-    WorkflowWrite, check_limit,
+    NodeExecution, Page, Result, Route, RouteIndex, RouteStore, RunEnd, RunQuery, RunRecord,
+    RunStatus, RunStore, StoreError, WorkflowQuery, WorkflowStore, WorkflowSummary,
+    WorkflowVersion, WorkflowWrite, check_limit,
 };
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -528,6 +529,20 @@ impl RouteStore for MemoryStore {
             .routes
             .retain(|_, r| !(r.org == org && r.workflow_id == workflow_id));
         Ok(())
+    }
+}
+
+impl RouteIndex for MemoryStore {
+    async fn list_routes(&self, kind: &str) -> Result<Vec<Route>> {
+        let mut routes: Vec<Route> = self
+            .state()
+            .routes
+            .values()
+            .filter(|r| r.kind == kind)
+            .cloned()
+            .collect();
+        routes.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(routes)
     }
 }
 

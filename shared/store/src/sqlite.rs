@@ -56,9 +56,9 @@ use crate::memory::{
 };
 use crate::{
     AuditEvent, AuditStore, Connection, ConnectionStore, Created, FormResponse, FormStore,
-    NodeExecution, Page, Result, Route, RouteStore, RunEnd, RunQuery, RunRecord, RunStatus,
-    RunStore, StoreError, WorkflowQuery, WorkflowStore, WorkflowSummary, WorkflowVersion,
-    WorkflowWrite, check_limit,
+    NodeExecution, Page, Result, Route, RouteIndex, RouteStore, RunEnd, RunQuery, RunRecord,
+    RunStatus, RunStore, StoreError, WorkflowQuery, WorkflowStore, WorkflowSummary,
+    WorkflowVersion, WorkflowWrite, check_limit,
 };
 use rusqlite::types::{ToSql, Type};
 use rusqlite::{Connection as Db, OptionalExtension, Row, TransactionBehavior, params};
@@ -1248,6 +1248,28 @@ impl FormStore for SqliteStore {
 }
 
 // ---------------------------------------------------------------- routes
+
+impl RouteIndex for SqliteStore {
+    async fn list_routes(&self, kind: &str) -> Result<Vec<Route>> {
+        let kind = kind.to_owned();
+        self.call(move |db| {
+            // A range of the primary key (kind, route_key).
+            let mut stmt = db.prepare_cached(
+                "SELECT route_key, org, workflow_id FROM cp_routes WHERE kind = ?1 ORDER BY route_key",
+            )?;
+            let rows = stmt.query_map(params![kind], |r| {
+                Ok(Route {
+                    kind: kind.clone(),
+                    key: r.get(0)?,
+                    org: r.get(1)?,
+                    workflow_id: r.get(2)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+}
 
 impl RouteStore for SqliteStore {
     async fn put_route(&self, route: Route) -> Result<()> {

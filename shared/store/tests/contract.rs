@@ -31,6 +31,17 @@ mod sqlite_in_memory {
     cm_store::contract_tests!(SqliteStore::in_memory().unwrap());
 }
 
+/// `RouteIndex` (memory and SQLite; not in the suite every adapter runs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routes_by_kind() {
+    cm_store::contract::routes_by_kind(&MemoryStore::new()).await;
+    cm_store::contract::routes_by_kind(&SqliteStore::in_memory().unwrap()).await;
+    let (store, _dir) = sqlite_file();
+    cm_store::contract::routes_by_kind(&store).await;
+    // Twice on one store: the check does not assume an empty store.
+    cm_store::contract::routes_by_kind(&store).await;
+}
+
 /// The whole suite twice on one store: checks do not see each other's data.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn suite_shares_one_store() {

@@ -5,7 +5,8 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use cm_api::auth::{Claims, Role, TokenKey};
-use cm_api::runtime::LocalRuntime;
+use cm_api::error::{ApiError, ApiResult};
+use cm_api::runtime::{ExecutionView, LocalRuntime, Runtime, RuntimeEvent};
 use cm_api::{ApiConfig, AppState};
 use cm_engine::{Engine, EngineConfig};
 use cm_local::LocalStore;
@@ -14,19 +15,76 @@ use cm_nodes::{NodeRunner, Services};
 use cm_store::memory::MemoryStore;
 use serde_json::{Value, json};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tower::ServiceExt;
+
+/// The embedded runtime, whose starts can be made to fail (a runtime outage).
+#[derive(Clone)]
+pub struct TestRuntime {
+    pub inner: LocalRuntime,
+    pub fail_starts: Arc<AtomicBool>,
+}
+
+impl Runtime for TestRuntime {
+    async fn register(&self, name: &str, definition: &Value, express: bool) -> ApiResult<String> {
+        self.inner.register(name, definition, express).await
+    }
+
+    async fn start(&self, state_machine: &str, name: &str, input: Value) -> ApiResult<String> {
+        if self.fail_starts.load(Ordering::SeqCst) {
+            return Err(ApiError::Internal(
+                "test runtime: StartExecution is failing".into(),
+            ));
+        }
+        self.inner.start(state_machine, name, input).await
+    }
+
+    async fn stop(&self, execution: &str, cause: &str) -> ApiResult<()> {
+        self.inner.stop(execution, cause).await
+    }
+
+    async fn describe(&self, execution: &str) -> ApiResult<ExecutionView> {
+        self.inner.describe(execution).await
+    }
+
+    async fn history(
+        &self,
+        execution: &str,
+        after: u64,
+        limit: usize,
+    ) -> ApiResult<Vec<RuntimeEvent>> {
+        self.inner.history(execution, after, limit).await
+    }
+
+    async fn redrive(&self, execution: &str) -> ApiResult<()> {
+        self.inner.redrive(execution).await
+    }
+
+    async fn send_task_success(&self, token: &str, output: Value) -> ApiResult<()> {
+        self.inner.send_task_success(token, output).await
+    }
+}
 
 pub struct Api {
     pub app: Router,
     pub key: TokenKey,
     pub engine: Engine,
-    pub state: AppState<MemoryStore, LocalRuntime>,
+    pub state: AppState<MemoryStore, TestRuntime>,
+    /// The local store: queues, dead letters, approvals.
+    pub local: Arc<LocalStore>,
+    fail_starts: Arc<AtomicBool>,
 }
 
 pub const HOOK_SECRET: &str = "hook-signing-secret";
 
 impl Api {
+    /// The embedded deployment: with local queues and a dead-letter queue.
     pub async fn new() -> Api {
+        Api::build(true).await
+    }
+
+    /// With or without the local queues and dead-letter queue of the embedded deployment.
+    pub async fn build(embedded: bool) -> Api {
         let local = Arc::new(LocalStore::in_memory().unwrap());
         let secrets = Arc::new(LocalSecrets::new().insert("hook_key", HOOK_SECRET));
         let services = Services::new(secrets.clone(), local.clone(), local.clone()).unwrap();
@@ -42,13 +100,18 @@ impl Api {
         .await
         .unwrap();
         let key = TokenKey::generate().unwrap();
-        let state = AppState::new(
+        let fail_starts = Arc::new(AtomicBool::new(false));
+        let runtime = TestRuntime {
+            inner: LocalRuntime::new(engine.clone()),
+            fail_starts: fail_starts.clone(),
+        };
+        let mut state = AppState::new(
             MemoryStore::new(),
-            LocalRuntime::new(engine.clone()),
+            runtime,
             Arc::new(cm_registry::Registry::builtin()),
             key.clone(),
             Some(Arc::new(cm_api::approvals::LocalApprovals {
-                store: local,
+                store: local.clone(),
                 engine: engine.clone(),
             })),
             cm_api::live::Hub::new(),
@@ -59,13 +122,63 @@ impl Api {
                 ..ApiConfig::default()
             },
         );
+        if embedded {
+            state = state
+                .with_dead_letters(local.clone())
+                .with_local_queue(local.clone());
+        }
         tokio::spawn(cm_api::live::follow_engine(engine.clone(), state.clone()));
         Api {
             app: cm_api::router(state.clone()),
             key,
             engine,
             state,
+            local,
+            fail_starts,
         }
+    }
+
+    /// Creates and publishes a workflow; returns what publish answered.
+    pub async fn publish(&self, token: &str, def: Value) -> Value {
+        let id = def["id"].as_str().unwrap().to_owned();
+        let (s, b) = self
+            .call(
+                "POST",
+                "/v1/workflows",
+                Some(token),
+                Some(json!({"definition": def})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+        let (s, b) = self
+            .call(
+                "POST",
+                &format!("/v1/workflows/{id}/publish"),
+                Some(token),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        b
+    }
+
+    /// A workflow's runs (newest first).
+    pub async fn runs(&self, token: &str, workflow: &str) -> Vec<Value> {
+        let (s, b) = self
+            .call(
+                "GET",
+                &format!("/v1/runs?workflowId={workflow}"),
+                Some(token),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        b["items"].as_array().unwrap().clone()
+    }
+
+    /// Makes the runtime's starts fail (true) or work again (false).
+    pub fn fail_starts(&self, fail: bool) {
+        self.fail_starts.store(fail, Ordering::SeqCst);
     }
 
     pub fn token(&self, org: &str, role: Role) -> String {

@@ -31,6 +31,10 @@ pub struct DeadLetter {
     pub id: String,
     /// The workflow whose run could not start.
     pub workflow_id: String,
+    /// The organisation the workflow belongs to, where the deployment has several (the HTTP
+    /// API lists and re-drives only its caller's organisation's letters); empty otherwise.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub org: String,
     /// The trigger's node type (`trigger.queue`, …).
     pub trigger: String,
     /// The run input to start the run with (see the module docs).
@@ -59,6 +63,7 @@ impl DeadLetter {
         Ok(DeadLetter {
             id: super::random_id()?,
             workflow_id: workflow_id.into(),
+            org: String::new(),
             trigger: trigger.into(),
             payload,
             error: error.name().to_owned(),
@@ -67,6 +72,12 @@ impl DeadLetter {
             first_failed_ms: now_ms,
             last_failed_ms: now_ms,
         })
+    }
+
+    /// The letter of a workflow of organisation `org`.
+    pub fn in_org(mut self, org: impl Into<String>) -> DeadLetter {
+        self.org = org.into();
+        self
     }
 
     /// Records another failed attempt: bumps `attempts`, sets the error and `last_failed_ms`.

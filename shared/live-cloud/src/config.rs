@@ -1,0 +1,232 @@
+//! The functions' settings (environment variables), the shared AWS SDK configuration and
+//! logging.
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_dynamodb::config::Region;
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use base64::Engine as _;
+use cm_api::auth::TokenKey;
+use cm_store_dynamodb::DynamoStore;
+
+/// The settings of the live-status functions, from their environment. Each function checks
+/// the ones it needs ([`Config::require_signing_key`], [`Config::require_ws_endpoint`]).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `CONCERTMASTER_TABLE`: the control plane's DynamoDB table (required by every function).
+    pub table: String,
+    /// `CONCERTMASTER_SIGNING_KEY`: base64 of at least 32 bytes, the key of the HS256 tokens
+    /// (the api function's); ws-connect verifies `?token=` with it.
+    pub signing_key: Option<TokenKey>,
+    /// `CONCERTMASTER_WS_ENDPOINT`: the Management API endpoint of the WebSocket API's stage,
+    /// `https://<api-id>.execute-api.<region>.amazonaws.com/<stage>` (or the custom domain's
+    /// URL with its base path). Required by the status-pusher; ws-message learns it from its
+    /// events (`https://<domainName>/<stage>`) when it is not set.
+    pub ws_endpoint: Option<String>,
+    /// `CONCERTMASTER_ENDPOINT_URL` (or `AWS_ENDPOINT_URL`): an emulator for every AWS client.
+    pub endpoint_url: Option<String>,
+}
+
+impl Config {
+    /// Reads the settings from the process environment.
+    pub fn from_env() -> Result<Config, String> {
+        Config::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads the settings through `get` (a variable's value, `None` when unset); empty values
+    /// count as unset. A signing key that is set but malformed is an error naming it.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, String> {
+        let var = |k: &str| {
+            get(k)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let table = var("CONCERTMASTER_TABLE")
+            .ok_or("CONCERTMASTER_TABLE is not set: the control plane's DynamoDB table")?;
+        let signing_key = var("CONCERTMASTER_SIGNING_KEY")
+            .map(|k| {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(&k)
+                    .map_err(|e| format!("CONCERTMASTER_SIGNING_KEY is not base64: {e}"))?;
+                TokenKey::new(bytes).map_err(|e| format!("CONCERTMASTER_SIGNING_KEY: {e}"))
+            })
+            .transpose()?;
+        let ws_endpoint = var("CONCERTMASTER_WS_ENDPOINT")
+            .map(|u| {
+                if u.starts_with("https://") || u.starts_with("http://") {
+                    Ok(u.trim_end_matches('/').to_owned())
+                } else {
+                    Err(format!(
+                        "CONCERTMASTER_WS_ENDPOINT must be an http(s) URL, got `{u}`"
+                    ))
+                }
+            })
+            .transpose()?;
+        Ok(Config {
+            table,
+            signing_key,
+            ws_endpoint,
+            endpoint_url: var("CONCERTMASTER_ENDPOINT_URL").or_else(|| var("AWS_ENDPOINT_URL")),
+        })
+    }
+
+    /// The signing key, or an error naming the variable.
+    pub fn require_signing_key(&self) -> Result<TokenKey, String> {
+        self.signing_key.clone().ok_or_else(|| {
+            "CONCERTMASTER_SIGNING_KEY is not set: base64 of the api function's token signing key"
+                .to_owned()
+        })
+    }
+
+    /// The Management API endpoint, or an error naming the variable.
+    pub fn require_ws_endpoint(&self) -> Result<String, String> {
+        self.ws_endpoint.clone().ok_or_else(|| {
+            "CONCERTMASTER_WS_ENDPOINT is not set: https://<api-id>.execute-api.<region>.amazonaws.com/<stage>"
+                .to_owned()
+        })
+    }
+
+    /// The store on the table, with a client of `aws`.
+    pub fn store(&self, aws: &SdkConfig) -> DynamoStore {
+        DynamoStore::new(aws_sdk_dynamodb::Client::new(aws), &self.table)
+    }
+}
+
+/// The AWS SDK configuration from the environment, loaded once per container and shared by
+/// the DynamoDB and Management API clients: region and credentials by the SDK's default
+/// chains (on Lambda the function's role), over HTTPS with rustls and the `ring` crypto
+/// provider (no aws-lc) — the construction of `cm_store_dynamodb::client_from_env`.
+///
+/// `endpoint_url` points every client at an emulator (moto); the region is then `AWS_REGION`
+/// (or `AWS_DEFAULT_REGION`), else `us-east-1`. Requests are SigV4-signed either way.
+pub async fn sdk_config(endpoint_url: Option<&str>) -> SdkConfig {
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http);
+    if let Some(url) = endpoint_url {
+        loader = loader.endpoint_url(url);
+        let env_region = ["AWS_REGION", "AWS_DEFAULT_REGION"]
+            .iter()
+            .any(|v| std::env::var_os(v).is_some_and(|r| !r.is_empty()));
+        if !env_region {
+            // An emulator: don't look further (the chain would end at instance metadata).
+            loader = loader.region(Region::from_static("us-east-1"));
+        }
+    }
+    loader.load().await
+}
+
+/// Logs as JSON lines on stdout (CloudWatch), at the level of `AWS_LAMBDA_LOG_LEVEL` or else
+/// `RUST_LOG`, `info` when neither is set (see [`log_filter`]). As the node-runner's.
+pub fn init_tracing() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let directives = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_default();
+    let format = tracing_subscriber::fmt::layer()
+        .json()
+        .flatten_event(true)
+        .with_ansi(false)
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_target(false);
+    tracing_subscriber::registry()
+        .with(format)
+        .with(log_filter(&directives))
+        .init();
+}
+
+/// The log filter of `directives`: comma-separated `level` or `target=level` entries,
+/// case-insensitive; `fatal` counts as `error`; entries that do not parse are ignored; the
+/// default is `info`.
+pub fn log_filter(directives: &str) -> tracing_subscriber::filter::Targets {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    let level = |s: &str| match s.trim().to_ascii_lowercase().as_str() {
+        "" => None,
+        "fatal" => Some(LevelFilter::ERROR),
+        other => other.parse::<LevelFilter>().ok(),
+    };
+    let mut filter = Targets::new().with_default(LevelFilter::INFO);
+    for directive in directives
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+    {
+        match directive.split_once('=') {
+            None => {
+                if let Some(l) = level(directive) {
+                    filter = filter.with_default(l);
+                }
+            }
+            Some((target, l)) => {
+                let target = target.trim();
+                if let Some(l) = level(l)
+                    && !target.is_empty()
+                {
+                    filter = filter.with_target(target, l);
+                }
+            }
+        }
+    }
+    filter
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, String> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup(|k| vars.get(k).cloned())
+    }
+
+    #[test]
+    fn settings_are_read_and_checked() {
+        const KEY: &str = "MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=";
+        let c = config(&[
+            ("CONCERTMASTER_TABLE", "cm"),
+            ("CONCERTMASTER_SIGNING_KEY", KEY),
+            (
+                "CONCERTMASTER_WS_ENDPOINT",
+                "https://x.execute-api.eu-west-1.amazonaws.com/prod/",
+            ),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
+        ])
+        .unwrap();
+        assert_eq!(c.table, "cm");
+        assert_eq!(
+            c.require_ws_endpoint().unwrap(),
+            "https://x.execute-api.eu-west-1.amazonaws.com/prod"
+        );
+        assert!(c.require_signing_key().is_ok());
+        assert_eq!(c.endpoint_url.as_deref(), Some("http://127.0.0.1:5000"));
+
+        let bare = config(&[("CONCERTMASTER_TABLE", "cm")]).unwrap();
+        assert!(
+            bare.require_signing_key()
+                .unwrap_err()
+                .contains("SIGNING_KEY")
+        );
+        assert!(
+            bare.require_ws_endpoint()
+                .unwrap_err()
+                .contains("WS_ENDPOINT")
+        );
+
+        assert!(config(&[]).unwrap_err().contains("CONCERTMASTER_TABLE"));
+        for (k, v, why) in [
+            ("CONCERTMASTER_SIGNING_KEY", "c2hvcnQ=", "at least 32"),
+            ("CONCERTMASTER_SIGNING_KEY", "not base64!", "not base64"),
+            ("CONCERTMASTER_WS_ENDPOINT", "wss://x/prod", "http(s) URL"),
+        ] {
+            let err = config(&[("CONCERTMASTER_TABLE", "cm"), (k, v)]).unwrap_err();
+            assert!(err.contains(why), "{err}");
+        }
+    }
+}
