@@ -27,10 +27,16 @@
 //! Deploy the HTTP API on its `$default` stage (or set `AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH`):
 //! with a named stage `lambda_http` prefixes paths with it and no route matches.
 //!
+//! # Approvals
+//!
+//! [`app`] gives the state an approval desk ([`approvals::DynamoApprovals`]): the approvals
+//! the node-runner's `flow.approval` records in the table (when it has `CONCERTMASTER_TABLE`)
+//! are listed, read and decided through `/v1/approvals…`, and a decision resumes the run with
+//! Step Functions' `SendTaskSuccess`. [`state`] alone (tests over other stores) has none, and
+//! those routes answer 404 "approvals are not available in this deployment".
+//!
 //! # Not in this deployment yet
 //!
-//! - Approvals: the state has no approval desk, so `/v1/approvals…` answer 404 "approvals are
-//!   not available in this deployment".
 //! - Live status: `GET /ws` does not work through an HTTP API; the cloud's live status is the
 //!   WebSocket API's functions. Without a follower of executions, a run's end is recorded when
 //!   it is read (`GET /v1/runs/{id}` asks Step Functions), and node executions
@@ -46,6 +52,7 @@ use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
+use cm_api::approvals::ApprovalDesk;
 use cm_api::auth::{Caller, Role, TokenKey};
 use cm_api::error::ApiError;
 use cm_api::runtime::Runtime;
@@ -56,6 +63,8 @@ use cm_store_dynamodb::DynamoStore;
 use lambda_http::request::RequestContext;
 use std::collections::HashMap;
 use std::sync::Arc;
+
+pub mod approvals;
 
 /// The prefix of environment variables holding secrets (webhook HMAC keys):
 /// `CONCERTMASTER_SECRET_<NAME>`.
@@ -195,12 +204,22 @@ pub async fn services(config: &Config) -> (DynamoStore, SfnRuntime) {
 /// The API's state over `store` and `runtime` with this deployment's settings: the built-in
 /// node types, the signing key, no approval desk, secrets from `CONCERTMASTER_SECRET_<NAME>`.
 pub fn state<S: Store, R: Runtime>(config: &Config, store: S, runtime: R) -> AppState<S, R> {
+    state_with_approvals(config, store, runtime, None)
+}
+
+/// [`state`] with an approval desk (production: [`approvals::DynamoApprovals`]).
+pub fn state_with_approvals<S: Store, R: Runtime>(
+    config: &Config,
+    store: S,
+    runtime: R,
+    approvals: Option<Arc<dyn ApprovalDesk>>,
+) -> AppState<S, R> {
     AppState::new(
         store,
         runtime,
         Arc::new(cm_registry::Registry::builtin()),
         config.signing_key.clone(),
-        None,
+        approvals,
         cm_api::live::Hub::new(),
         Arc::new(cm_nodes::secrets::LocalSecrets::new().with_env(SECRET_ENV_PREFIX)),
         ApiConfig {
@@ -217,10 +236,17 @@ pub fn router<S: Store, R: Runtime>(state: AppState<S, R>) -> Router {
     cm_api::router(state).layer(axum::middleware::from_fn(authorizer_caller))
 }
 
-/// The production app: [`services`], [`state`], [`router`].
+/// The production app: [`services`], [`state_with_approvals`] with the approvals of the same
+/// table and runtime ([`approvals::DynamoApprovals`]), [`router`].
 pub async fn app(config: &Config) -> Router {
     let (store, runtime) = services(config).await;
-    router(state(config, store, runtime))
+    let desk = approvals::DynamoApprovals::new(store.clone(), runtime.clone());
+    router(state_with_approvals(
+        config,
+        store,
+        runtime,
+        Some(Arc::new(desk)),
+    ))
 }
 
 fn claim<'a>(claims: &'a HashMap<String, String>, names: &[&str]) -> Option<&'a str> {

@@ -1,7 +1,10 @@
 //! The api Lambda's real wiring — [`api::services`] (DynamoDB store and Step Functions runtime
 //! from one SDK configuration), [`api::state`], [`api::router`] — against moto: a workflow of
 //! native states is created, published (a state machine on moto), run, read, listed and its
-//! history fetched, all through the router with API Gateway authorizer claims.
+//! history fetched, all through the router with API Gateway authorizer claims. And approvals
+//! recorded in the table (cm-nodes' `Approvals` port on the DynamoStore) are listed, read and
+//! decided through the router with the DynamoDB-backed desk ([`api::approvals`]), hidden from
+//! other organisations.
 //!
 //! Ignored by default: it needs moto. `scripts/test` starts moto and runs it with
 //! `cargo test --workspace --test moto -- --ignored` and `CM_MOTO_ENDPOINT` set to the
@@ -292,4 +295,218 @@ async fn a_native_workflow_runs_on_step_functions_through_the_router() {
     }
     want.push(("run.finished".into(), None));
     assert_eq!(live, want, "{events:#?}");
+}
+
+/// A runtime for the approval desk that records `SendTaskSuccess` and fails it while told to;
+/// the rest is never called.
+#[derive(Default)]
+struct TaskTokens {
+    sent: std::sync::Mutex<Vec<(String, Value)>>,
+    fail: std::sync::atomic::AtomicBool,
+}
+
+/// The desk's handle on the shared [`TaskTokens`].
+struct Tokens(Arc<TaskTokens>);
+
+impl Runtime for Tokens {
+    async fn register(&self, _: &str, _: &Value, _: bool) -> cm_api::error::ApiResult<String> {
+        unreachable!()
+    }
+    async fn start(&self, _: &str, _: &str, _: Value) -> cm_api::error::ApiResult<String> {
+        unreachable!()
+    }
+    async fn stop(&self, _: &str, _: &str) -> cm_api::error::ApiResult<()> {
+        unreachable!()
+    }
+    async fn describe(&self, _: &str) -> cm_api::error::ApiResult<cm_api::runtime::ExecutionView> {
+        unreachable!()
+    }
+    async fn history(
+        &self,
+        _: &str,
+        _: u64,
+        _: usize,
+    ) -> cm_api::error::ApiResult<Vec<cm_api::runtime::RuntimeEvent>> {
+        unreachable!()
+    }
+    async fn redrive(&self, _: &str) -> cm_api::error::ApiResult<()> {
+        unreachable!()
+    }
+    async fn send_task_success(&self, token: &str, output: Value) -> cm_api::error::ApiResult<()> {
+        if self.0.fail.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(cm_api::error::ApiError::NotFound(format!(
+                "TaskDoesNotExist: {token}"
+            )));
+        }
+        self.0.sent.lock().unwrap().push((token.to_owned(), output));
+        Ok(())
+    }
+}
+
+/// An approval the node-runner recorded in the table (through cm-nodes' `Approvals` port on
+/// the DynamoStore) is listed, read and decided through the router with the DynamoDB-backed
+/// desk; another organisation sees none of it (404); an undeliverable decision reopens it.
+#[tokio::test]
+#[ignore = "needs moto: scripts/test runs it"]
+async fn approvals_in_the_table_are_listed_and_decided_through_the_router() {
+    use cm_nodes::approval::{ApprovalRequest, Approvals};
+    use cm_store::{RunRecord, RunStatus, RunStore};
+
+    let endpoint = endpoint();
+    let prefix = format!("arn:aws:states:us-east-1:{ACCOUNT}:stateMachine:");
+    let env: HashMap<&str, String> = [
+        ("CONCERTMASTER_TABLE", unique("cm-api-approvals-")),
+        (
+            "CONCERTMASTER_STATE_MACHINE_ROLE_ARN",
+            format!("arn:aws:iam::{ACCOUNT}:role/concertmaster-states"),
+        ),
+        ("CONCERTMASTER_STATE_MACHINE_ARN_PREFIX", prefix),
+        ("CONCERTMASTER_PUBLIC_URL", "https://api.example.com".into()),
+        (
+            "CONCERTMASTER_SIGNING_KEY",
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into(),
+        ),
+        ("CONCERTMASTER_ENDPOINT_URL", endpoint),
+    ]
+    .into_iter()
+    .collect();
+    let config = api::Config::from_lookup(|k| env.get(k).cloned()).unwrap();
+    let (store, runtime) = api::services(&config).await;
+    store.create_table().await.unwrap();
+    let tokens = Arc::new(TaskTokens::default());
+    let desk = api::approvals::DynamoApprovals::new(store.clone(), Tokens(tokens.clone()));
+    let app = api::router(api::state_with_approvals(
+        &config,
+        store.clone(),
+        runtime,
+        Some(Arc::new(desk)),
+    ));
+    let (org, other) = (unique("a"), unique("b"));
+    let mine = Api {
+        app: app.clone(),
+        org: org.clone(),
+    };
+    let theirs = Api { app, org: other };
+
+    // The run waiting, and the request its `flow.approval` node recorded.
+    let execution = format!("arn:aws:states:us-east-1:{ACCOUNT}:execution:{org}.wf:run-1");
+    store
+        .create_run(
+            &org,
+            RunRecord {
+                id: "run-1".into(),
+                workflow_id: "wf".into(),
+                workflow_version: 1,
+                execution_arn: execution.clone(),
+                status: RunStatus::Running,
+                trigger: "trigger.manual".into(),
+                input: json!({}),
+                output: None,
+                error: None,
+                cause: None,
+                idempotency_key: None,
+                started_by: "ada@example.test".into(),
+                started_at_ms: 1,
+                ended_at_ms: None,
+                retry_of: None,
+            },
+        )
+        .await
+        .unwrap();
+    let token = "task-token-1";
+    let id = cm_nodes::approval::approval_id(token);
+    let request = ApprovalRequest {
+        id: id.clone(),
+        task_token: token.into(),
+        execution_id: execution,
+        workflow_id: "wf".into(),
+        node_id: "ok".into(),
+        title: "Ship it?".into(),
+        message: String::new(),
+        approvers: vec![],
+        data: json!({"amount": 5}),
+        created_ms: 10,
+        expires_ms: None,
+    };
+    store.create(request.clone()).await.unwrap();
+    store.create(request).await.unwrap(); // a re-invoked Task: still one
+
+    let (s, b) = mine.call("GET", "/v1/approvals", None).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let items = b["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{b}");
+    assert_eq!(items[0]["id"], json!(id));
+    assert_eq!(items[0]["runId"], "run-1");
+    assert_eq!(items[0]["status"], "pending");
+    let (s, b) = mine.call("GET", &format!("/v1/approvals/{id}"), None).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["title"], "Ship it?");
+
+    // Another organisation: not listed, not found, cannot decide.
+    let (s, b) = theirs.call("GET", "/v1/approvals", None).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["items"], json!([]), "{b}");
+    let (s, b) = theirs
+        .call("GET", &format!("/v1/approvals/{id}"), None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{b}");
+    let decision = json!({"approve": true, "comment": "go"});
+    let (s, b) = theirs
+        .call(
+            "POST",
+            &format!("/v1/approvals/{id}/decision"),
+            Some(decision.clone()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{b}");
+    assert!(tokens.sent.lock().unwrap().is_empty());
+
+    // The run cannot be resumed: the error, and the approval is pending again.
+    tokens.fail.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (s, b) = mine
+        .call(
+            "POST",
+            &format!("/v1/approvals/{id}/decision"),
+            Some(decision.clone()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{b}");
+    let (_, b) = mine.call("GET", &format!("/v1/approvals/{id}"), None).await;
+    assert_eq!(b["status"], "pending", "{b}");
+    tokens
+        .fail
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+
+    // Decided: the run is resumed with the decision payload, once.
+    let (s, b) = mine
+        .call(
+            "POST",
+            &format!("/v1/approvals/{id}/decision"),
+            Some(decision.clone()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["status"], "approved");
+    assert_eq!(b["decision"]["comment"], "go");
+    assert_eq!(b["decision"]["decidedBy"], "ada@example.test");
+    {
+        let sent = tokens.sent.lock().unwrap();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].0, token);
+        assert_eq!(sent[0].1["port"], "approved");
+        assert_eq!(sent[0].1["output"]["approved"], true);
+    }
+    let (s, b) = mine
+        .call(
+            "POST",
+            &format!("/v1/approvals/{id}/decision"),
+            Some(decision),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{b}");
+    let (_, b) = mine.call("GET", "/v1/approvals", None).await;
+    assert_eq!(b["items"], json!([]), "only pending by default: {b}");
+    let (_, b) = mine.call("GET", "/v1/approvals?pending=false", None).await;
+    assert_eq!(b["items"][0]["status"], "approved", "{b}");
+    assert_eq!(tokens.sent.lock().unwrap().len(), 1);
 }

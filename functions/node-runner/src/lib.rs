@@ -6,17 +6,21 @@
 //! `main.rs` only wires this together: [`init_tracing`], [`Config::from_env`], [`runner`]
 //! once per container, then [`handler`] per invocation.
 //!
-//! What this build does not have yet (it arrives with the cloud milestone's AWS adapters):
-//! - secrets come from environment variables `CONCERTMASTER_SECRET_<NAME>` only (no SSM
-//!   Parameter Store / Secrets Manager);
+//! With `CONCERTMASTER_TABLE` set, circuit-breaker state and approvals live in the control
+//! plane's DynamoDB table ([`DynamoStore`], shared by every container; `flow.approval` parks
+//! the run until the API decides). Without it:
 //! - circuit-breaker state is per container ([`ContainerBreakerStore`]), not shared;
 //! - approvals cannot be recorded ([`NoApprovalStore`]): `flow.approval` fails with
 //!   `ConcertMaster.Internal` instead of parking the run.
+//!
+//! Secrets come from environment variables `CONCERTMASTER_SECRET_<NAME>` only (no SSM
+//! Parameter Store / Secrets Manager yet).
 
 use cm_nodes::breaker::{BreakerState, BreakerStore};
 use cm_nodes::http::{HttpClient, NetworkPolicy};
 use cm_nodes::ports::{ApprovalRequest, Approvals, Secrets};
 use cm_nodes::{BoxFuture, NodeError, NodeEvent, NodeRunner, Services};
+use cm_store_dynamodb::DynamoStore;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -46,9 +50,12 @@ pub struct Config {
     /// reads secrets from `CONCERTMASTER_SECRET_<NAME>` variables; a warning is logged when
     /// it is set.
     pub secrets_prefix: Option<String>,
-    /// `CONCERTMASTER_ENDPOINT_URL` (or `AWS_ENDPOINT_URL`): reserved for the AWS adapters, to
-    /// point them at an emulator. Ignored by this build; a warning is logged when it is set.
+    /// `CONCERTMASTER_ENDPOINT_URL` (or `AWS_ENDPOINT_URL`): an emulator for the DynamoDB
+    /// client (used with `table`; a warning is logged when it is set without).
     pub endpoint_url: Option<String>,
+    /// `CONCERTMASTER_TABLE`: the control plane's DynamoDB table, holding circuit-breaker
+    /// state and approvals. Unset: per-container breaker state and no approvals.
+    pub table: Option<String>,
 }
 
 impl Config {
@@ -87,19 +94,32 @@ impl Config {
             allow_networks,
             secrets_prefix: var("CONCERTMASTER_SECRETS_PREFIX"),
             endpoint_url: var("CONCERTMASTER_ENDPOINT_URL").or_else(|| var("AWS_ENDPOINT_URL")),
+            table: var("CONCERTMASTER_TABLE"),
         })
     }
 }
 
-/// The services of one container: `secrets`, the outbound client with the configured
-/// network policy (a bad CIDR is `ConcertMaster.InvalidConfig` naming it), per-container
-/// breaker state and no approval store.
+/// The services of one container without a table: `secrets`, the outbound client with the
+/// configured network policy (a bad CIDR is `ConcertMaster.InvalidConfig` naming it),
+/// per-container breaker state and no approval store.
 pub fn services(config: &Config, secrets: Arc<dyn Secrets>) -> Result<Services, NodeError> {
-    let mut services = Services::new(
+    services_with(
+        config,
         secrets,
         Arc::new(NoApprovalStore),
         Arc::new(ContainerBreakerStore::default()),
-    )?;
+    )
+}
+
+/// [`services`] over the given approval and breaker stores (with a table: the
+/// [`DynamoStore`] for both).
+pub fn services_with(
+    config: &Config,
+    secrets: Arc<dyn Secrets>,
+    approvals: Arc<dyn Approvals>,
+    breakers: Arc<dyn BreakerStore>,
+) -> Result<Services, NodeError> {
+    let mut services = Services::new(secrets, approvals, breakers)?;
     services.http = HttpClient::new(NetworkPolicy {
         allow: config.allow_networks.clone(),
     })?;
@@ -109,21 +129,36 @@ pub fn services(config: &Config, secrets: Arc<dyn Secrets>) -> Result<Services, 
     Ok(services)
 }
 
-/// The runner of one container: every built-in handler over [`services`] with secrets from
-/// `CONCERTMASTER_SECRET_<NAME>` variables. Logs a warning for each reserved setting that is
-/// set but not used yet.
-pub fn runner(config: &Config) -> Result<NodeRunner, NodeError> {
+/// The runner of one container: every built-in handler with secrets from
+/// `CONCERTMASTER_SECRET_<NAME>` variables, over the [`DynamoStore`] of `CONCERTMASTER_TABLE`
+/// for breaker state and approvals ([`services_with`]; the SDK client is configured from the
+/// environment, without a request) or, without a table, [`services`]. Logs a warning for each
+/// setting that is set but not used.
+pub async fn runner(config: &Config) -> Result<NodeRunner, NodeError> {
     if let Some(p) = &config.secrets_prefix {
         tracing::warn!(
             secrets_prefix = %p,
             "CONCERTMASTER_SECRETS_PREFIX is set but this build reads secrets from {SECRET_ENV_PREFIX}<NAME> variables only"
         );
     }
-    if let Some(u) = &config.endpoint_url {
-        tracing::warn!(endpoint_url = %u, "an AWS endpoint URL is set but this build uses no AWS service");
-    }
-    let secrets = cm_nodes::secrets::LocalSecrets::new().with_env(SECRET_ENV_PREFIX);
-    Ok(NodeRunner::builtin(services(config, Arc::new(secrets))?))
+    let secrets = Arc::new(cm_nodes::secrets::LocalSecrets::new().with_env(SECRET_ENV_PREFIX));
+    let services = match &config.table {
+        Some(table) => {
+            let client = cm_store_dynamodb::client_from_env(config.endpoint_url.as_deref()).await;
+            let store = Arc::new(DynamoStore::new(client, table));
+            services_with(config, secrets, store.clone(), store)?
+        }
+        None => {
+            if let Some(u) = &config.endpoint_url {
+                tracing::warn!(endpoint_url = %u, "an AWS endpoint URL is set but CONCERTMASTER_TABLE is not: no AWS service is used");
+            }
+            tracing::warn!(
+                "CONCERTMASTER_TABLE is not set: circuit-breaker state is per container and flow.approval cannot record approvals"
+            );
+            services(config, secrets)?
+        }
+    };
+    Ok(NodeRunner::builtin(services))
 }
 
 /// Logs as JSON lines on stdout (CloudWatch), at the level of `AWS_LAMBDA_LOG_LEVEL` or else
@@ -282,7 +317,8 @@ fn time_left(deadline_ms: u64) -> Option<Duration> {
 
 /// Circuit-breaker state in this container's memory. Each warm container counts the
 /// failures it sees on its own (a breaker opens once one container saw the threshold), and
-/// a cold start forgets; the shared DynamoDB store arrives with the cloud milestone.
+/// a cold start forgets. The fallback without `CONCERTMASTER_TABLE` (with it, the state is
+/// shared in the table).
 #[derive(Debug, Default)]
 pub struct ContainerBreakerStore {
     states: Mutex<HashMap<String, BreakerState>>,
@@ -322,15 +358,15 @@ impl BreakerStore for ContainerBreakerStore {
 /// runs) instead of parking the run on a token that no approval page knows about.
 ///
 /// Returning the request in the Lambda's answer would not help: Step Functions discards the
-/// result of a `.waitForTaskToken` invocation. The DynamoDB approvals adapter (cloud
-/// milestone) replaces this.
+/// result of a `.waitForTaskToken` invocation. The fallback without `CONCERTMASTER_TABLE`
+/// (with it, approvals are recorded in the table).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NoApprovalStore;
 
 impl Approvals for NoApprovalStore {
     fn create<'a>(&'a self, request: ApprovalRequest) -> BoxFuture<'a, Result<(), NodeError>> {
         let message = format!(
-            "node `{}`: approvals cannot be recorded by this node-runner build (no approval store until the DynamoDB adapter lands); approval {} of run {} was not created",
+            "node `{}`: approvals cannot be recorded by this node-runner (CONCERTMASTER_TABLE is not set); approval {} of run {} was not created",
             request.node_id, request.id, request.execution_id
         );
         Box::pin(async move { Err(NodeError::Internal(message)) })
@@ -360,6 +396,7 @@ mod tests {
             ),
             ("CONCERTMASTER_SECRETS_PREFIX", "/cm/prod/"),
             ("AWS_ENDPOINT_URL", "http://localhost:4566"),
+            ("CONCERTMASTER_TABLE", " concertmaster "),
         ]));
         assert_eq!(
             c,
@@ -368,6 +405,7 @@ mod tests {
                 allow_networks: vec!["10.0.0.0/8".into(), "127.0.0.1/32".into()],
                 secrets_prefix: Some("/cm/prod/".into()),
                 endpoint_url: Some("http://localhost:4566".into()),
+                table: Some("concertmaster".into()),
             })
         );
         assert!(

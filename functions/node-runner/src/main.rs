@@ -8,6 +8,8 @@ use node_runner::{Config, handler, init_tracing, runner};
 async fn main() -> Result<(), Error> {
     init_tracing();
     let config = Config::from_env()?;
-    let runner = runner(&config).map_err(|e| format!("{}: {}", e.name(), e.cause()))?;
+    let runner = runner(&config)
+        .await
+        .map_err(|e| format!("{}: {}", e.name(), e.cause()))?;
     lambda_runtime::run(service_fn(|event| handler(&runner, event))).await
 }

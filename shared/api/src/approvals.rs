@@ -44,9 +44,12 @@ pub struct ApprovalView {
 
 /// Approvals port.
 pub trait ApprovalDesk: Send + Sync + 'static {
-    /// Every approval (pending only with `pending`), newest first. The caller filters by
-    /// organisation through the run.
-    fn list(&self, pending: bool) -> BoxFuture<'_, ApiResult<Vec<ApprovalView>>>;
+    /// The approvals of organisation `org`'s runs (pending only with `pending`), newest first.
+    fn list<'a>(
+        &'a self,
+        org: &'a str,
+        pending: bool,
+    ) -> BoxFuture<'a, ApiResult<Vec<ApprovalView>>>;
     /// One approval.
     fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, ApiResult<ApprovalView>>;
     /// Decides and resumes the run.
@@ -105,11 +108,25 @@ pub struct LocalApprovals {
 }
 
 impl ApprovalDesk for LocalApprovals {
-    fn list(&self, pending: bool) -> BoxFuture<'_, ApiResult<Vec<ApprovalView>>> {
+    fn list<'a>(
+        &'a self,
+        org: &'a str,
+        pending: bool,
+    ) -> BoxFuture<'a, ApiResult<Vec<ApprovalView>>> {
+        // The local store keeps every organisation's approvals; the organisation is in the
+        // execution ARN (`…:<org>.<workflow>:<run>`).
         let r = self
             .store
             .approvals(pending)
-            .map(|v| v.into_iter().map(view).collect())
+            .map(|v| {
+                v.into_iter()
+                    .filter(|a| {
+                        crate::live::parse_execution_arn(&a.request.execution_id)
+                            .is_some_and(|(o, _, _)| o == org)
+                    })
+                    .map(view)
+                    .collect()
+            })
             .map_err(local_error);
         Box::pin(async move { r })
     }

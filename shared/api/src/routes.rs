@@ -1611,7 +1611,10 @@ async fn list_approvals<S: Store, R: Runtime>(
     caller: Caller,
     ApiQuery(q): ApiQuery<ApprovalQuery>,
 ) -> ApiResult<Json<Value>> {
-    let all = desk(&st)?.list(q.pending.unwrap_or(true)).await?;
+    let all = desk(&st)?
+        .list(&caller.org, q.pending.unwrap_or(true))
+        .await?;
+    // Also only approvals of runs this organisation's store knows.
     let mut mine = Vec::new();
     for a in all {
         if st.store.get_run(&caller.org, &a.run_id).await.is_ok() {

@@ -139,6 +139,28 @@ pub(crate) fn route_ref_sk(kind: &str, key: &str) -> String {
     format!("{}#{key}", esc(kind))
 }
 
+/// Sort key of a breaker state item.
+pub(crate) const BREAKER_SK: &str = "BREAKER";
+/// Sort key of an approval item.
+pub(crate) const APPROVAL_SK: &str = "APPROVAL";
+/// GSI2 partition of every organisation's approvals (the API's org-less approval list).
+pub(crate) const ALL_APPROVALS: &str = "APPROVALS";
+
+/// A circuit breaker's state item (breakers are global: a target is a host, whoever calls it).
+pub(crate) fn breaker(target: &str) -> String {
+    format!("BREAKER#{target}")
+}
+
+/// An approval's item (global: the approval page and the API find it by id alone).
+pub(crate) fn approval(id: &str) -> String {
+    format!("APPROVAL#{id}")
+}
+
+/// GSI1 partition of an organisation's approvals.
+pub(crate) fn approvals_of_org(o: &str) -> String {
+    format!("{}#APPROVALS", org(o))
+}
+
 /// The partition of a connection and its subscriptions.
 pub(crate) fn connection(id: &str) -> String {
     format!("CONN#{id}")

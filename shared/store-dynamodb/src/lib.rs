@@ -4,7 +4,11 @@
 //! [`ConnectionStore`](cm_store::ConnectionStore), [`AuditStore`](cm_store::AuditStore)) over
 //! one table (single-table design, see `docs/dynamodb.md`), with the reference semantics of
 //! [`cm_store::memory::MemoryStore`] and the `cm_store::contract` suite run against it on an
-//! emulator (moto, through `scripts/test`).
+//! emulator (moto, through `scripts/test`). It also implements cm-nodes' node ports
+//! [`BreakerStore`](cm_nodes::breaker::BreakerStore) (circuit breaker state) and
+//! [`Approvals`](cm_nodes::approval::Approvals) (with [`DynamoStore::approvals`],
+//! [`DynamoStore::decide_approval`] and [`DynamoStore::reopen_approval`] for the API), checked
+//! by `cm_nodes::test_util::contract` on the same emulator.
 //!
 //! ```no_run
 //! # async fn demo() -> cm_store::Result<()> {
@@ -20,7 +24,9 @@
 //! secondary index (runs, form responses) are eventually consistent (typically well under a
 //! second on AWS). No method scans the table.
 
+mod approvals;
 mod audit;
+mod breakers;
 mod connections;
 mod db;
 mod forms;
@@ -32,16 +38,19 @@ pub mod stream;
 mod table;
 mod workflows;
 
+pub use approvals::{ApprovalStatus, StoredApproval, org_of_execution};
+
 use aws_config::BehaviorVersion;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::Region;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
-/// The first global secondary index (`gsi1pk`/`gsi1sk`): an organisation's runs newest first
-/// and a workflow's form responses newest first.
+/// The first global secondary index (`gsi1pk`/`gsi1sk`): an organisation's runs newest first,
+/// a workflow's form responses newest first and an organisation's approvals newest first.
 pub const GSI1: &str = "gsi1";
 
-/// The second global secondary index (`gsi2pk`/`gsi2sk`): a workflow's runs newest first.
+/// The second global secondary index (`gsi2pk`/`gsi2sk`): a workflow's runs newest first and
+/// every organisation's approvals newest first.
 pub const GSI2: &str = "gsi2";
 
 /// Largest workflow definition (its JSON text, in bytes) a version item takes; a larger one

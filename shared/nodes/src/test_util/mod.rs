@@ -99,3 +99,5 @@ pub fn services(secrets: LocalSecrets) -> Services {
     )
     .unwrap()
 }
+
+pub mod contract;
