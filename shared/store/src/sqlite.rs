@@ -71,6 +71,9 @@ use std::time::Duration;
 #[derive(Clone)]
 pub struct SqliteStore {
     db: Arc<Mutex<Db>>,
+    /// A second connection for reads of a file database (WAL lets it read while the first one
+    /// writes), so a get never queues behind a batch of writes. In memory there is only one.
+    reader: Option<Arc<Mutex<Db>>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -201,7 +204,22 @@ impl SqliteStore {
             }
             e => e,
         })?;
-        SqliteStore::init(db, &path.display().to_string())
+        let mut store = SqliteStore::init(db, &path.display().to_string())?;
+        let reader = (|| -> Result<Db> {
+            let db = Db::open_with_flags(
+                path,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            db.busy_timeout(Duration::from_secs(5))?;
+            db.set_prepared_statement_cache_capacity(128);
+            Ok(db)
+        })()
+        .map_err(|e| {
+            StoreError::Backend(format!("cannot open {} for reading: {e}", path.display()))
+        })?;
+        store.reader = Some(Arc::new(Mutex::new(reader)));
+        Ok(store)
     }
 
     /// A store in memory (tests, runs without a file). Nothing survives the store.
@@ -214,6 +232,7 @@ impl SqliteStore {
         migrate(&mut db, name)?;
         Ok(SqliteStore {
             db: Arc::new(Mutex::new(db)),
+            reader: None,
         })
     }
 
@@ -224,6 +243,21 @@ impl SqliteStore {
     }
 
     /// Runs `f` with the connection on the blocking pool.
+    /// Like [`SqliteStore::call`] for a read-only `f`: on the read connection when there is one.
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Db) -> Result<T> + Send + 'static,
+    {
+        let db = Arc::clone(self.reader.as_ref().unwrap_or(&self.db));
+        tokio::task::spawn_blocking(move || {
+            let mut db = db.lock().unwrap_or_else(PoisonError::into_inner);
+            f(&mut db)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("SQLite call did not complete: {e}")))?
+    }
+
     async fn call<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
@@ -746,7 +780,7 @@ impl WorkflowStore for SqliteStore {
 
     async fn get_workflow(&self, org: &str, id: &str) -> Result<WorkflowSummary> {
         let (org, id) = (org.to_owned(), id.to_owned());
-        self.call(move |db| {
+        self.read(move |db| {
             get_workflow(db, &org, &id)?.ok_or_else(|| StoreError::not_found("workflow", id))
         })
         .await
@@ -761,7 +795,7 @@ impl WorkflowStore for SqliteStore {
         let after = keys::parse_workflow(query.cursor.as_deref())?;
         let needle = search_needle(query.search.as_deref());
         let q = WorkflowsQuery::new(org, query.templates, after, needle, limit + 1);
-        let items = self.call(move |db| list_workflows(db, &q)).await?;
+        let items = self.read(move |db| list_workflows(db, &q)).await?;
         Ok(page(items, limit, |s| keys::workflow(&s.id)))
     }
 
@@ -784,7 +818,7 @@ impl WorkflowStore for SqliteStore {
 
     async fn get_version(&self, org: &str, id: &str, version: u32) -> Result<WorkflowVersion> {
         let (org, id) = (org.to_owned(), id.to_owned());
-        self.call(move |db| get_version(db, &org, &id, version))
+        self.read(move |db| get_version(db, &org, &id, version))
             .await
     }
 
@@ -799,7 +833,7 @@ impl WorkflowStore for SqliteStore {
         let before = keys::parse_version(cursor.as_deref())?;
         let (org, id) = (org.to_owned(), id.to_owned());
         let items = self
-            .call(move |db| list_versions(db, &org, &id, before, limit + 1))
+            .read(move |db| list_versions(db, &org, &id, before, limit + 1))
             .await?;
         Ok(page(items, limit, |v| keys::version(v.version)))
     }
@@ -1075,7 +1109,7 @@ impl RunStore for SqliteStore {
 
     async fn get_run(&self, org: &str, id: &str) -> Result<RunRecord> {
         let (org, id) = (org.to_owned(), id.to_owned());
-        self.call(move |db| get_run(db, &org, &id)?.ok_or_else(|| StoreError::not_found("run", id)))
+        self.read(move |db| get_run(db, &org, &id)?.ok_or_else(|| StoreError::not_found("run", id)))
             .await
     }
 
@@ -1084,7 +1118,7 @@ impl RunStore for SqliteStore {
         let before = keys::parse_run(query.cursor.as_deref())?;
         let org = org.to_owned();
         let items = self
-            .call(move |db| list_runs(db, &org, &query, before.as_ref(), limit + 1))
+            .read(move |db| list_runs(db, &org, &query, before.as_ref(), limit + 1))
             .await?;
         Ok(page(items, limit, |r| keys::run(r.started_at_ms, &r.id)))
     }
@@ -1108,7 +1142,7 @@ impl RunStore for SqliteStore {
 
     async fn list_node_executions(&self, org: &str, run_id: &str) -> Result<Vec<NodeExecution>> {
         let (org, run_id) = (org.to_owned(), run_id.to_owned());
-        self.call(move |db| list_node_executions(db, &org, &run_id))
+        self.read(move |db| list_node_executions(db, &org, &run_id))
             .await
     }
 }
@@ -1239,7 +1273,7 @@ impl FormStore for SqliteStore {
         let before = keys::parse_response(cursor.as_deref())?;
         let (org, workflow_id) = (org.to_owned(), workflow_id.to_owned());
         let items = self
-            .call(move |db| list_responses(db, &org, &workflow_id, before.as_ref(), limit + 1))
+            .read(move |db| list_responses(db, &org, &workflow_id, before.as_ref(), limit + 1))
             .await?;
         Ok(page(items, limit, |r| {
             keys::response(r.submitted_at_ms, &r.id)
@@ -1252,7 +1286,7 @@ impl FormStore for SqliteStore {
 impl RouteIndex for SqliteStore {
     async fn list_routes(&self, kind: &str) -> Result<Vec<Route>> {
         let kind = kind.to_owned();
-        self.call(move |db| {
+        self.read(move |db| {
             // A range of the primary key (kind, route_key).
             let mut stmt = db.prepare_cached(
                 "SELECT route_key, org, workflow_id FROM cp_routes WHERE kind = ?1 ORDER BY route_key",
@@ -1292,7 +1326,7 @@ impl RouteStore for SqliteStore {
 
     async fn get_route(&self, kind: &str, key: &str) -> Result<Route> {
         let (kind, key) = (kind.to_owned(), key.to_owned());
-        self.call(move |db| {
+        self.read(move |db| {
             db.prepare_cached(
                 "SELECT org, workflow_id FROM cp_routes WHERE kind = ?1 AND route_key = ?2",
             )?
@@ -1392,7 +1426,7 @@ impl ConnectionStore for SqliteStore {
 
     async fn subscribers(&self, org: &str, topic: &str) -> Result<Vec<Connection>> {
         let (org, topic) = (org.to_owned(), topic.to_owned());
-        self.call(move |db| {
+        self.read(move |db| {
             let mut stmt = db.prepare_cached(
                 "SELECT c.id, c.org, c.subject, c.connected_at_ms
                  FROM cp_subscriptions s JOIN cp_connections c ON c.id = s.connection_id
@@ -1458,7 +1492,7 @@ impl AuditStore for SqliteStore {
         let before = keys::parse_audit(cursor.as_deref())?.unwrap_or(i64::MAX);
         let org = org.to_owned();
         let found = self
-            .call(move |db| {
+            .read(move |db| {
                 let mut stmt = db.prepare_cached(
                     "SELECT seq, at_ms, actor, action, target, details FROM cp_audit
                      WHERE org = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
