@@ -307,51 +307,7 @@ async fn authorizer_caller(mut req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
-/// Logs as JSON lines on stdout (CloudWatch), at the level of `AWS_LAMBDA_LOG_LEVEL` or else
-/// `RUST_LOG` (`level` or `target=level` entries, comma-separated; `fatal` is `error`),
-/// `info` when neither is set.
-pub fn init_tracing() {
-    use tracing_subscriber::filter::{LevelFilter, Targets};
-    use tracing_subscriber::layer::SubscriberExt;
-    use tracing_subscriber::util::SubscriberInitExt;
-    let directives = std::env::var("AWS_LAMBDA_LOG_LEVEL")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_default();
-    let level = |s: &str| match s.trim().to_ascii_lowercase().as_str() {
-        "fatal" => Some(LevelFilter::ERROR),
-        other => other.parse::<LevelFilter>().ok(),
-    };
-    let mut filter = Targets::new().with_default(LevelFilter::INFO);
-    for d in directives
-        .split(',')
-        .map(str::trim)
-        .filter(|d| !d.is_empty())
-    {
-        match d.split_once('=') {
-            None => {
-                if let Some(l) = level(d) {
-                    filter = filter.with_default(l);
-                }
-            }
-            Some((target, l)) => {
-                if let Some(l) = level(l) {
-                    filter = filter.with_target(target.trim(), l);
-                }
-            }
-        }
-    }
-    let format = tracing_subscriber::fmt::layer()
-        .json()
-        .flatten_event(true)
-        .with_ansi(false)
-        .with_current_span(false)
-        .with_span_list(false)
-        .with_target(false);
-    tracing_subscriber::registry()
-        .with(format)
-        .with(filter)
-        .init();
-}
+pub use cm_aws::init_tracing;
 
 #[cfg(test)]
 mod tests {

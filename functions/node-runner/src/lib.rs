@@ -161,64 +161,7 @@ pub async fn runner(config: &Config) -> Result<NodeRunner, NodeError> {
     Ok(NodeRunner::builtin(services))
 }
 
-/// Logs as JSON lines on stdout (CloudWatch), at the level of `AWS_LAMBDA_LOG_LEVEL` or else
-/// `RUST_LOG`, `info` when neither is set. See [`log_filter`] for the syntax.
-pub fn init_tracing() {
-    use tracing_subscriber::layer::SubscriberExt;
-    use tracing_subscriber::util::SubscriberInitExt;
-    let directives = std::env::var("AWS_LAMBDA_LOG_LEVEL")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_default();
-    let format = tracing_subscriber::fmt::layer()
-        .json()
-        .flatten_event(true)
-        .with_ansi(false)
-        .with_current_span(false)
-        .with_span_list(false)
-        .with_target(false);
-    tracing_subscriber::registry()
-        .with(format)
-        .with(log_filter(&directives))
-        .init();
-}
-
-/// The log filter of `directives`: comma-separated `level` (the default for every target) or
-/// `target=level` entries (`info,cm_nodes=debug`), case-insensitive; `fatal` (a Lambda log
-/// level) counts as `error`. Entries that do not parse are ignored; the default is `info`.
-///
-/// This is the target/level part of `tracing`'s `EnvFilter` syntax, without span and field
-/// filters (whose regular-expression engine would weigh on the Lambda's size).
-pub fn log_filter(directives: &str) -> tracing_subscriber::filter::Targets {
-    use tracing_subscriber::filter::{LevelFilter, Targets};
-    let level = |s: &str| match s.trim().to_ascii_lowercase().as_str() {
-        "" => None,
-        "fatal" => Some(LevelFilter::ERROR),
-        other => other.parse::<LevelFilter>().ok(),
-    };
-    let mut filter = Targets::new().with_default(LevelFilter::INFO);
-    for directive in directives
-        .split(',')
-        .map(str::trim)
-        .filter(|d| !d.is_empty())
-    {
-        match directive.split_once('=') {
-            None => {
-                if let Some(l) = level(directive) {
-                    filter = filter.with_default(l);
-                }
-            }
-            Some((target, l)) => {
-                let target = target.trim();
-                if let Some(l) = level(l)
-                    && !target.is_empty()
-                {
-                    filter = filter.with_target(target, l);
-                }
-            }
-        }
-    }
-    filter
-}
+pub use cm_aws::{init_tracing, log_filter};
 
 /// The Lambda error of a node error: `errorType` is the stable name
 /// (`ConcertMaster.Http.5xx`, a plugin's own name, …), `errorMessage` the cause.
@@ -424,30 +367,6 @@ mod tests {
             e.as_ref().map(NodeError::name),
             Some("ConcertMaster.InvalidConfig")
         );
-    }
-
-    #[test]
-    fn the_log_filter_reads_levels_and_targets() {
-        use tracing::Level;
-        use tracing_subscriber::filter::LevelFilter;
-        let f = log_filter("");
-        assert!(f.would_enable("cm_nodes", &Level::INFO));
-        assert!(!f.would_enable("cm_nodes", &Level::DEBUG));
-        let f = log_filter("DEBUG");
-        assert!(f.would_enable("anything", &Level::DEBUG));
-        assert!(!f.would_enable("anything", &Level::TRACE));
-        let f = log_filter("warn, cm_nodes=trace,bad=nope,bad2=,=debug,???,");
-        assert!(f.would_enable("cm_nodes::http", &Level::TRACE));
-        assert!(!f.would_enable("hyper", &Level::INFO));
-        assert!(f.would_enable("hyper", &Level::WARN));
-        assert!(!f.would_enable("bad", &Level::INFO));
-        assert!(!f.would_enable("bad2", &Level::INFO));
-        assert!(f.would_enable("bad2", &Level::WARN));
-        assert_eq!(
-            log_filter("FATAL").default_level(),
-            Some(LevelFilter::ERROR)
-        );
-        assert_eq!(log_filter("off").default_level(), Some(LevelFilter::OFF));
     }
 
     #[test]

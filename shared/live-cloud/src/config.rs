@@ -1,9 +1,7 @@
 //! The functions' settings (environment variables), the shared AWS SDK configuration and
 //! logging.
 
-use aws_config::{BehaviorVersion, SdkConfig};
-use aws_sdk_dynamodb::config::Region;
-use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use aws_config::SdkConfig;
 use base64::Engine as _;
 use cm_api::auth::TokenKey;
 use cm_store_dynamodb::DynamoStore;
@@ -91,86 +89,7 @@ impl Config {
     }
 }
 
-/// The AWS SDK configuration from the environment, loaded once per container and shared by
-/// the DynamoDB and Management API clients: region and credentials by the SDK's default
-/// chains (on Lambda the function's role), over HTTPS with rustls and the `ring` crypto
-/// provider (no aws-lc) — the construction of `cm_store_dynamodb::client_from_env`.
-///
-/// `endpoint_url` points every client at an emulator (moto); the region is then `AWS_REGION`
-/// (or `AWS_DEFAULT_REGION`), else `us-east-1`. Requests are SigV4-signed either way.
-pub async fn sdk_config(endpoint_url: Option<&str>) -> SdkConfig {
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-        .build_https();
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http);
-    if let Some(url) = endpoint_url {
-        loader = loader.endpoint_url(url);
-        let env_region = ["AWS_REGION", "AWS_DEFAULT_REGION"]
-            .iter()
-            .any(|v| std::env::var_os(v).is_some_and(|r| !r.is_empty()));
-        if !env_region {
-            // An emulator: don't look further (the chain would end at instance metadata).
-            loader = loader.region(Region::from_static("us-east-1"));
-        }
-    }
-    loader.load().await
-}
-
-/// Logs as JSON lines on stdout (CloudWatch), at the level of `AWS_LAMBDA_LOG_LEVEL` or else
-/// `RUST_LOG`, `info` when neither is set (see [`log_filter`]). As the node-runner's.
-pub fn init_tracing() {
-    use tracing_subscriber::layer::SubscriberExt;
-    use tracing_subscriber::util::SubscriberInitExt;
-    let directives = std::env::var("AWS_LAMBDA_LOG_LEVEL")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_default();
-    let format = tracing_subscriber::fmt::layer()
-        .json()
-        .flatten_event(true)
-        .with_ansi(false)
-        .with_current_span(false)
-        .with_span_list(false)
-        .with_target(false);
-    tracing_subscriber::registry()
-        .with(format)
-        .with(log_filter(&directives))
-        .init();
-}
-
-/// The log filter of `directives`: comma-separated `level` or `target=level` entries,
-/// case-insensitive; `fatal` counts as `error`; entries that do not parse are ignored; the
-/// default is `info`.
-pub fn log_filter(directives: &str) -> tracing_subscriber::filter::Targets {
-    use tracing_subscriber::filter::{LevelFilter, Targets};
-    let level = |s: &str| match s.trim().to_ascii_lowercase().as_str() {
-        "" => None,
-        "fatal" => Some(LevelFilter::ERROR),
-        other => other.parse::<LevelFilter>().ok(),
-    };
-    let mut filter = Targets::new().with_default(LevelFilter::INFO);
-    for directive in directives
-        .split(',')
-        .map(str::trim)
-        .filter(|d| !d.is_empty())
-    {
-        match directive.split_once('=') {
-            None => {
-                if let Some(l) = level(directive) {
-                    filter = filter.with_default(l);
-                }
-            }
-            Some((target, l)) => {
-                let target = target.trim();
-                if let Some(l) = level(l)
-                    && !target.is_empty()
-                {
-                    filter = filter.with_target(target, l);
-                }
-            }
-        }
-    }
-    filter
-}
+pub use cm_aws::{init_tracing, log_filter, sdk_config};
 
 #[cfg(test)]
 mod tests {

@@ -41,44 +41,15 @@ pub mod history;
 
 pub use error::SfnError;
 
-use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_sfn::Client;
-use aws_sdk_sfn::config::Region;
 use aws_sdk_sfn::types::{ExecutionStatus, StateMachineType};
-use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use cm_api::error::ApiResult;
 use cm_api::runtime::{ExecutionView, Runtime, RuntimeEvent};
 use cm_store::RunStatus;
 use history::{RawEvent, Steps};
 use serde_json::Value;
 
-/// The AWS SDK configuration from the environment (one `aws_config::defaults` load, to share
-/// between every client a process builds): region and credentials by the SDK's default
-/// chains (environment variables, profile files, web identity, ECS and EC2 instance metadata
-/// — on Lambda the function's role), over HTTPS with rustls and the `ring` crypto provider
-/// (no aws-lc), trusting the system's root certificates.
-///
-/// `endpoint_url` points every client built from it at an emulator (moto, LocalStack), e.g.
-/// `http://127.0.0.1:5000`; the region is then `AWS_REGION` (or `AWS_DEFAULT_REGION`), else
-/// `us-east-1`. Requests are SigV4-signed either way: give an emulator dummy credentials.
-/// (The same construction as `cm_store_dynamodb::client_from_env`.)
-pub async fn sdk_config(endpoint_url: Option<&str>) -> SdkConfig {
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-        .build_https();
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http);
-    if let Some(url) = endpoint_url {
-        loader = loader.endpoint_url(url);
-        let env_region = ["AWS_REGION", "AWS_DEFAULT_REGION"]
-            .iter()
-            .any(|v| std::env::var_os(v).is_some_and(|r| !r.is_empty()));
-        if !env_region {
-            // An emulator: don't look further (the chain would end at instance metadata).
-            loader = loader.region(Region::from_static("us-east-1"));
-        }
-    }
-    loader.load().await
-}
+pub use cm_aws::sdk_config;
 
 /// What [`SfnRuntime`] needs besides the client.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -40,10 +40,7 @@ mod workflows;
 
 pub use approvals::{ApprovalStatus, StoredApproval, org_of_execution};
 
-use aws_config::BehaviorVersion;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::config::Region;
-use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
 /// The first global secondary index (`gsi1pk`/`gsi1sk`): an organisation's runs newest first,
 /// a workflow's form responses newest first and an organisation's approvals newest first.
@@ -109,21 +106,7 @@ impl DynamoStore {
 /// `us-east-1`. Requests are SigV4-signed either way: give an emulator dummy credentials
 /// (`AWS_ACCESS_KEY_ID=test`, `AWS_SECRET_ACCESS_KEY=test`).
 pub async fn client_from_env(endpoint_url: Option<&str>) -> Client {
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-        .build_https();
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http);
-    if let Some(url) = endpoint_url {
-        loader = loader.endpoint_url(url);
-        let env_region = ["AWS_REGION", "AWS_DEFAULT_REGION"]
-            .iter()
-            .any(|v| std::env::var_os(v).is_some_and(|r| !r.is_empty()));
-        if !env_region {
-            // An emulator: don't look further (the chain would end at instance metadata).
-            loader = loader.region(Region::from_static("us-east-1"));
-        }
-    }
-    Client::new(&loader.load().await)
+    Client::new(&cm_aws::sdk_config(endpoint_url).await)
 }
 
 #[cfg(test)]
