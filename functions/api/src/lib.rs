@@ -103,6 +103,9 @@ pub struct Config {
     /// so every container must have the same one: set the variable from a secret (e.g. a
     /// Secrets Manager dynamic reference in the stack).
     pub signing_key: TokenKey,
+    /// `CONCERTMASTER_BUILDER_URL`: where the builder is hosted (CloudFront); publishing a
+    /// form workflow then returns its page `<url>/forms/<id>`. Optional.
+    pub builder_url: Option<String>,
     /// `CONCERTMASTER_ENDPOINT_URL` (or `AWS_ENDPOINT_URL`): an emulator for every AWS client.
     pub endpoint_url: Option<String>,
     /// Compile options: `CONCERTMASTER_NODE_RUNNER_FUNCTION`, `CONCERTMASTER_DATASETS_TABLE`,
@@ -179,6 +182,7 @@ impl Config {
             state_machine_arn_prefix,
             public_url,
             signing_key,
+            builder_url: var("CONCERTMASTER_BUILDER_URL"),
             endpoint_url: var("CONCERTMASTER_ENDPOINT_URL").or_else(|| var("AWS_ENDPOINT_URL")),
             compile,
         })
@@ -226,6 +230,7 @@ pub fn state_with_approvals<S: Store, R: Runtime>(
             public_url: config.public_url.clone(),
             state_machine_arn_prefix: config.state_machine_arn_prefix.clone(),
             compile: config.compile.clone(),
+            builder_url: config.builder_url.clone(),
             ..ApiConfig::default()
         },
     )

@@ -19,6 +19,7 @@
 
 pub mod approvals;
 pub mod auth;
+pub mod builder;
 pub mod dead_letters;
 pub mod error;
 pub mod live;

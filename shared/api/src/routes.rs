@@ -621,8 +621,11 @@ pub struct Published {
     pub state_machine: String,
     /// `STANDARD` or `EXPRESS`.
     pub execution_type: String,
-    /// The public form page's API URL, for a form trigger.
+    /// The public form's API URL (`GET` its definition, `POST` responses), for a form trigger.
     pub form_url: Option<String>,
+    /// The builder's page for the form (what to send people to), for a form trigger when the
+    /// deployment has a builder.
+    pub form_page_url: Option<String>,
     /// The webhook URL (keep it secret: the token is the credential), for a webhook trigger.
     pub hook_url: Option<String>,
 }
@@ -675,6 +678,7 @@ async fn publish<S: Store, R: Runtime>(
         .await?;
     let base = st.config.public_url.trim_end_matches('/');
     let mut form_url = None;
+    let mut form_page_url = None;
     let mut hook_url = None;
     if trigger == "trigger.form" {
         let key = route_token(&st, "form", &caller.org, &id);
@@ -687,6 +691,11 @@ async fn publish<S: Store, R: Runtime>(
             })
             .await?;
         form_url = Some(format!("{base}/v1/forms/{key}"));
+        form_page_url = st
+            .config
+            .builder_url
+            .as_deref()
+            .map(|b| format!("{}/forms/{key}", b.trim_end_matches('/')));
     }
     if trigger == "trigger.webhook" {
         let token = route_token(&st, "hook", &caller.org, &id);
@@ -731,6 +740,7 @@ async fn publish<S: Store, R: Runtime>(
         state_machine: arn,
         execution_type: if express { "EXPRESS" } else { "STANDARD" }.into(),
         form_url,
+        form_page_url,
         hook_url,
     }))
 }
@@ -1737,8 +1747,13 @@ async fn openapi_json() -> Json<Value> {
     Json(crate::openapi::document())
 }
 
-async fn not_found(uri: axum::http::Uri) -> ApiError {
-    ApiError::NotFound(format!("no endpoint at {}; see /openapi.json", uri.path()))
+/// What no route took: the builder's files when the deployment serves them, else a 404.
+async fn fallback<S: Store, R: Runtime>(
+    State(st): State<AppState<S, R>>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+) -> Response {
+    crate::builder::serve(st.config.builder_dir.as_deref(), &method, &uri).await
 }
 
 async fn count<S: Store, R: Runtime>(
@@ -1817,7 +1832,7 @@ pub fn router<S: Store, R: Runtime>(state: AppState<S, R>) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::<S, R>))
         .route("/openapi.json", get(openapi_json))
-        .fallback(not_found)
+        .fallback(fallback::<S, R>)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             count::<S, R>,

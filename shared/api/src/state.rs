@@ -21,6 +21,12 @@ pub struct ApiConfig {
     pub state_machine_arn_prefix: String,
     /// Compile options (node-runner function, datasets table, queue URL prefix).
     pub compile: cm_compiler::CompileOptions,
+    /// The built web builder (`frontend/dist`) to serve at every path the API does not take;
+    /// `None`: unknown paths are 404s (the cloud serves the builder from S3/CloudFront).
+    pub builder_dir: Option<std::path::PathBuf>,
+    /// Where users open the builder (its `/forms/<id>` page is a form trigger's public page);
+    /// `None`: no builder is deployed and publishing returns no form page URL.
+    pub builder_url: Option<String>,
 }
 
 impl Default for ApiConfig {
@@ -30,6 +36,8 @@ impl Default for ApiConfig {
             max_body_bytes: 1024 * 1024,
             state_machine_arn_prefix: "arn:aws:states:us-east-1:000000000000:stateMachine:".into(),
             compile: cm_compiler::CompileOptions::default(),
+            builder_dir: None,
+            builder_url: None,
         }
     }
 }

@@ -59,6 +59,8 @@ pub struct DevOptions {
     pub org: String,
     /// Load the examples as templates.
     pub examples: bool,
+    /// The built builder to serve, if any.
+    pub builder_dir: Option<PathBuf>,
     /// Node options (secrets, allowed networks).
     pub nodes: crate::engine_cmd::NodeOptions,
 }
@@ -110,6 +112,29 @@ pub fn mint(data_dir: &Path, org: &str, sub: &str, role: Role, ttl_s: i64) -> Re
         iat: now,
         nbf: None,
     }))
+}
+
+/// The builder folder to serve: `explicit` (which must hold an `index.html`), else
+/// `./frontend/dist`, else the `frontend/dist` of the checkout this binary was built in
+/// (`<repo>/target/<profile>/concertmaster`), else none.
+pub fn builder_dir(explicit: Option<PathBuf>) -> Result<Option<PathBuf>> {
+    let built = |d: &Path| d.join("index.html").is_file();
+    if let Some(d) = explicit {
+        if !built(&d) {
+            bail!(
+                "--builder-dir {}: no index.html there (build the builder: cd frontend && npm ci && npm run build)",
+                d.display()
+            );
+        }
+        return Ok(Some(d));
+    }
+    let mut candidates = vec![PathBuf::from("frontend/dist")];
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(repo) = exe.parent().and_then(Path::parent).and_then(Path::parent)
+    {
+        candidates.push(repo.join("frontend/dist"));
+    }
+    Ok(candidates.into_iter().find(|d| built(d)))
 }
 
 /// Runs the server until Ctrl-C (or SIGTERM).
@@ -176,6 +201,8 @@ async fn serve(opts: DevOptions, registry: Registry) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("opening the control-plane store: {e}"))?;
     let config = ApiConfig {
         public_url: public_url.clone(),
+        builder_dir: opts.builder_dir.clone(),
+        builder_url: opts.builder_dir.as_ref().map(|_| public_url.clone()),
         ..ApiConfig::default()
     };
     let state = AppState::new(
@@ -218,6 +245,12 @@ async fn serve(opts: DevOptions, registry: Registry) -> Result<()> {
     });
     println!("ConcertMaster dev server on http://{addr}");
     println!("  data:    {}", data.display());
+    match &opts.builder_dir {
+        Some(d) => println!("  builder: http://{addr}/  (from {})", d.display()),
+        None => println!(
+            "  builder: not built (cd frontend && npm ci && npm run build, or --builder-dir)"
+        ),
+    }
     println!("  API:     http://{addr}/openapi.json");
     println!("  token:   {token}");
     println!("  try:     curl -H 'Authorization: Bearer {token}' http://{addr}/v1/workflows");

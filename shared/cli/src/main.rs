@@ -75,6 +75,8 @@ enum Command {
     },
     /// Print the JSON Schema (draft 2020-12) of the workflow file format.
     Schema,
+    /// Print the HTTP API's OpenAPI 3.1 document (the one `dev` serves at /openapi.json).
+    Openapi,
     /// Compile a workflow and run it on the embedded engine, showing node statuses as they
     /// change; prints the run's outcome ({"status", "output"} or {"status", "error", "cause"})
     /// and exits 1 if the run did not succeed.
@@ -133,6 +135,11 @@ enum Command {
         /// Do not load the examples as templates.
         #[arg(long)]
         no_examples: bool,
+        /// The built web builder to serve at `/` (`npm run build` in frontend/ writes
+        /// frontend/dist). Default: ./frontend/dist, else the checkout the binary was built
+        /// in (target/<profile>/concertmaster → frontend/dist), when it exists.
+        #[arg(long, env = "CONCERTMASTER_BUILDER_DIR")]
+        builder_dir: Option<PathBuf>,
         #[command(flatten)]
         nodes: NodeArgs,
         #[command(flatten)]
@@ -572,6 +579,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             data_dir,
             org,
             no_examples,
+            builder_dir,
             nodes,
             registry,
         } => {
@@ -588,6 +596,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     data_dir,
                     org,
                     examples: !no_examples,
+                    builder_dir: dev::builder_dir(builder_dir)?,
                     nodes: nodes.options(Vec::new())?,
                 },
                 registry,
@@ -610,6 +619,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             emit!(
                 "{}",
                 serde_json::to_string_pretty(&cm_model::workflow_json_schema())?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Openapi => {
+            emit!(
+                "{}",
+                serde_json::to_string_pretty(&cm_api::openapi::document())?
             );
             Ok(ExitCode::SUCCESS)
         }
