@@ -787,3 +787,146 @@ pub(crate) async fn send_message<S: Store, R: Runtime>(
         }),
     ))
 }
+
+// ---------------------------------------------------------------- deliveries from the cloud
+
+/// Why a trigger event delivered by the cloud's workers (the SQS trigger consumer, the
+/// EventBridge Scheduler target) started no run. Every variant leaves the event with its
+/// sender: SQS redelivers the message and moves it to the dead-letter queue after its last
+/// receive; EventBridge Scheduler retries the target and then uses its own dead-letter queue.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    /// No published workflow of the organisation has this trigger (a queue nobody reads, a
+    /// schedule of a workflow deleted or re-published with another trigger).
+    #[error("no published workflow of organisation `{org}` {what}")]
+    NoWorkflow {
+        /// The organisation.
+        org: String,
+        /// What was looked for ("reads queue `q`", "`wf` has a schedule trigger").
+        what: String,
+    },
+    /// The event does not fit the workflow's trigger (e.g. a message body its schema refuses).
+    #[error("workflow `{workflow}`: {error}")]
+    Rejected {
+        /// The workflow.
+        workflow: String,
+        /// The trigger's error.
+        error: cm_nodes::NodeError,
+    },
+    /// The run could not start, or the store could not be read (worth retrying).
+    #[error("workflow `{workflow}`: {error}")]
+    Failed {
+        /// The workflow (empty when the routes could not be listed).
+        workflow: String,
+        /// The error.
+        error: ApiError,
+    },
+}
+
+/// Starts the runs of one message of SQS queue `queue` sent for organisation `org`: one per
+/// published workflow of `org` whose `trigger.queue` reads `queue` (as the embedded poller
+/// does for a local queue), each idempotent by `queue:<message id>`, so a redelivered message
+/// finds the runs it started. Any failure is an error, even after some runs started: the
+/// consumer reports the message failed and the redelivery starts only what is missing.
+pub async fn deliver_queue_message<S: Store + RouteIndex, R: Runtime>(
+    st: &AppState<S, R>,
+    org: &str,
+    queue_name: &str,
+    message: queue::QueueMessage,
+) -> Result<Vec<Created<cm_store::RunRecord>>, DeliveryError> {
+    let routes = st
+        .store
+        .list_routes("queue")
+        .await
+        .map_err(|e| DeliveryError::Failed {
+            workflow: String::new(),
+            error: e.into(),
+        })?;
+    let mut started = Vec::new();
+    let mut found = false;
+    for route in routes.iter().filter(|r| r.org == org) {
+        let Some((workflow, _, config)) = published_trigger(st, route, "trigger.queue").await
+        else {
+            continue;
+        };
+        if !matches!(QueueConfig::parse(&config), Ok(q) if q.queue == queue_name) {
+            continue;
+        }
+        found = true;
+        let rejected = |error| DeliveryError::Rejected {
+            workflow: workflow.id.clone(),
+            error,
+        };
+        let batch = queue::accept(&config, vec![message.clone()]).map_err(rejected)?;
+        if let Some((_, why)) = batch.rejected.into_iter().next() {
+            return Err(rejected(why));
+        }
+        for (id, input) in batch.accepted {
+            let run = start_run_of(
+                st,
+                org,
+                &workflow,
+                input,
+                Some(format!("queue:{id}")),
+                "queue",
+                None,
+            )
+            .await
+            .map_err(|error| DeliveryError::Failed {
+                workflow: workflow.id.clone(),
+                error,
+            })?;
+            started.push(run);
+        }
+    }
+    if !found {
+        return Err(DeliveryError::NoWorkflow {
+            org: org.to_owned(),
+            what: format!("reads queue `{queue_name}`"),
+        });
+    }
+    Ok(started)
+}
+
+/// Starts the run of the tick at `scheduled_ms` of workflow `workflow_id`'s published
+/// schedule (what the EventBridge Scheduler target does), idempotent by
+/// `schedule:<scheduled_ms>` like the embedded scheduler's ticks.
+pub async fn fire_schedule<S: Store, R: Runtime>(
+    st: &AppState<S, R>,
+    org: &str,
+    workflow_id: &str,
+    scheduled_ms: i64,
+) -> Result<Created<cm_store::RunRecord>, DeliveryError> {
+    let route = Route {
+        kind: "schedule".into(),
+        key: format!("{org}/{workflow_id}"),
+        org: org.to_owned(),
+        workflow_id: workflow_id.to_owned(),
+    };
+    let Some((workflow, _, config)) = published_trigger(st, &route, "trigger.schedule").await
+    else {
+        return Err(DeliveryError::NoWorkflow {
+            org: org.to_owned(),
+            what: format!("`{workflow_id}` has a schedule trigger"),
+        });
+    };
+    let trigger =
+        ScheduleTrigger::from_config(&config).map_err(|error| DeliveryError::Rejected {
+            workflow: workflow_id.to_owned(),
+            error,
+        })?;
+    start_run_of(
+        st,
+        org,
+        &workflow,
+        trigger.run_input(scheduled_ms),
+        Some(format!("schedule:{scheduled_ms}")),
+        "scheduler",
+        None,
+    )
+    .await
+    .map_err(|error| DeliveryError::Failed {
+        workflow: workflow_id.to_owned(),
+        error,
+    })
+}

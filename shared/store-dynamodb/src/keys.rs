@@ -129,6 +129,12 @@ pub(crate) fn route(kind: &str, key: &str) -> String {
     format!("ROUTE#{}#{key}", esc(kind))
 }
 
+/// GSI2 partition of every route of a kind (`RouteIndex::list_routes`: the cloud's trigger
+/// consumer finds the workflows a queue message is for).
+pub(crate) fn routes_of_kind(kind: &str) -> String {
+    format!("ROUTES#{}", esc(kind))
+}
+
 /// The partition of a workflow's route references.
 pub(crate) fn workflow_routes(o: &str, workflow_id: &str) -> String {
     format!("{}#WFROUTES#{workflow_id}", org(o))

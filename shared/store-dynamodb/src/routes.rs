@@ -2,11 +2,11 @@
 //! workflow's partition so that `delete_routes` finds a workflow's routes with a Query. Both
 //! are written in one transaction.
 
-use crate::DynamoStore;
 use crate::db::{Expr, Query, Tx};
 use crate::item::{self, Builder, Item, Reader, s};
 use crate::keys;
-use cm_store::{Result, Route, RouteStore, StoreError};
+use crate::{DynamoStore, GSI2};
+use cm_store::{Result, Route, RouteIndex, RouteStore, StoreError};
 
 /// How often `put_route` re-reads and retries when the route changes under it.
 const PUT_ATTEMPTS: u32 = 5;
@@ -53,6 +53,8 @@ impl RouteStore for DynamoStore {
             .s("key", &route.key)
             .s("org", &route.org)
             .s("workflowId", &route.workflow_id)
+            .s("gsi2pk", keys::routes_of_kind(&route.kind))
+            .s("gsi2sk", &route.key)
             .build("route")?;
         let reference = Builder::new(
             keys::workflow_routes(&route.org, &route.workflow_id),
@@ -129,5 +131,17 @@ impl RouteStore for DynamoStore {
             ref_keys.push(ref_key(org, workflow_id, &kind, &key));
         }
         self.delete_keys(ref_keys).await
+    }
+}
+
+impl RouteIndex for DynamoStore {
+    /// One Query of gsi2 (`ROUTES#<kind>`, by key; eventually consistent: a route put a
+    /// moment ago may be missing from the list for a moment).
+    async fn list_routes(&self, kind: &str) -> Result<Vec<Route>> {
+        self.query_all(&Query::index(GSI2, keys::routes_of_kind(kind)))
+            .await?
+            .iter()
+            .map(route_from)
+            .collect()
     }
 }

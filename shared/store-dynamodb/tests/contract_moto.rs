@@ -53,6 +53,15 @@ cm_store::contract_tests!(
     (store().await, ())
 );
 
+/// `RouteIndex` (a Query of gsi2), as on memory and SQLite.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto: run through scripts/test"]
+async fn routes_by_kind() {
+    let store = store().await;
+    cm_store::contract::routes_by_kind(&store).await;
+    cm_store::contract::routes_by_kind(&store).await;
+}
+
 // ---------------------------------------------------------------- this adapter's own limits
 
 fn write(definition: Value) -> WorkflowWrite {
