@@ -103,6 +103,10 @@ pub struct Config {
     /// so every container must have the same one: set the variable from a secret (e.g. a
     /// Secrets Manager dynamic reference in the stack).
     pub signing_key: TokenKey,
+    /// `CONCERTMASTER_START_ON_ALIAS`: `false` starts runs on the unqualified state machine
+    /// instead of its `live` alias (for emulators without aliases in `StartExecution`, such
+    /// as moto); default `true`.
+    pub start_on_alias: bool,
     /// `CONCERTMASTER_BUILDER_URL`: where the builder is hosted (CloudFront); publishing a
     /// form workflow then returns its page `<url>/forms/<id>`. Optional.
     pub builder_url: Option<String>,
@@ -182,6 +186,15 @@ impl Config {
             state_machine_arn_prefix,
             public_url,
             signing_key,
+            start_on_alias: match var("CONCERTMASTER_START_ON_ALIAS").as_deref() {
+                None | Some("true") => true,
+                Some("false") => false,
+                Some(other) => {
+                    return Err(Error::Config(format!(
+                        "CONCERTMASTER_START_ON_ALIAS must be true or false, got `{other}`"
+                    )));
+                }
+            },
             builder_url: var("CONCERTMASTER_BUILDER_URL"),
             endpoint_url: var("CONCERTMASTER_ENDPOINT_URL").or_else(|| var("AWS_ENDPOINT_URL")),
             compile,
@@ -200,6 +213,7 @@ pub async fn services(config: &Config) -> (DynamoStore, SfnRuntime) {
         SfnConfig {
             role_arn: config.state_machine_role_arn.clone(),
             state_machine_arn_prefix: config.state_machine_arn_prefix.clone(),
+            start_on_alias: config.start_on_alias,
         },
     );
     (store, runtime)
@@ -362,6 +376,8 @@ mod tests {
             cm_compiler::CompileOptions::default().datasets_table
         );
         assert!(!format!("{c:?}").contains(KEY));
+        assert!(c.start_on_alias, "runs start on the `live` alias by default");
+        assert_eq!(c.builder_url, None);
 
         let without = |k: &str| {
             let k = k.to_owned();
@@ -392,6 +408,7 @@ mod tests {
             ("CONCERTMASTER_STATE_MACHINE_ARN_PREFIX", "arn:aws:states:x"),
             ("CONCERTMASTER_PUBLIC_URL", "api.example.com"),
             ("CONCERTMASTER_STATE_MACHINE_ROLE_ARN", "states"),
+            ("CONCERTMASTER_START_ON_ALIAS", "yes"),
         ] {
             let e = Config::from_lookup(with(k, v)).unwrap_err().to_string();
             assert!(e.contains(k), "{e}");

@@ -137,6 +137,7 @@ async fn a_native_workflow_runs_on_step_functions_through_the_router() {
             "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into(),
         ),
         ("CONCERTMASTER_ENDPOINT_URL", endpoint.clone()),
+        ("CONCERTMASTER_START_ON_ALIAS", "false".into()),
     ]
     .into_iter()
     .collect();
@@ -164,13 +165,30 @@ async fn a_native_workflow_runs_on_step_functions_through_the_router() {
         .await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
 
-    // Publish registers the state machine (created), and again (updated).
+    // Publish registers the state machine (created), and again (updated): each publishes a
+    // version and points alias `live` at it; runs start on the alias.
     let machine = format!("{prefix}{org}.native");
-    for _ in 0..2 {
+    let alias = format!("{machine}:live");
+    for published in 1..=2 {
         let (s, b) = api.call("POST", "/v1/workflows/native/publish", None).await;
         assert_eq!(s, StatusCode::OK, "{b}");
+        // moto 5.2.5's StartExecution refuses alias ARNs (StateMachineDoesNotExist), so the
+        // runs here start on the machine (CONCERTMASTER_START_ON_ALIAS=false).
         assert_eq!(b["stateMachine"], json!(machine), "{b}");
         assert_eq!(b["executionType"], "STANDARD");
+        let routed = runtime
+            .client()
+            .describe_state_machine_alias()
+            .state_machine_alias_arn(&alias)
+            .send()
+            .await
+            .unwrap();
+        let to: Vec<&str> = routed
+            .routing_configuration()
+            .iter()
+            .map(|r| r.state_machine_version_arn())
+            .collect();
+        assert_eq!(to, [format!("{machine}:{published}")]);
     }
     let described = runtime
         .client()
@@ -192,11 +210,26 @@ async fn a_native_workflow_runs_on_step_functions_through_the_router() {
         .and_then(Value::as_object_mut)
         .unwrap();
     assert!(run_fields.remove("startedAt.$").is_some(), "{definition}");
-    runtime
+    let patched = runtime
         .client()
         .update_state_machine()
         .state_machine_arn(&machine)
         .definition(definition.to_string())
+        .publish(true)
+        .send()
+        .await
+        .unwrap();
+    runtime
+        .client()
+        .update_state_machine_alias()
+        .state_machine_alias_arn(&alias)
+        .routing_configuration(
+            aws_sdk_sfn::types::RoutingConfigurationListItem::builder()
+                .state_machine_version_arn(patched.state_machine_version_arn().unwrap())
+                .weight(100)
+                .build()
+                .unwrap(),
+        )
         .send()
         .await
         .unwrap();
@@ -367,6 +400,7 @@ async fn approvals_in_the_table_are_listed_and_decided_through_the_router() {
             "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into(),
         ),
         ("CONCERTMASTER_ENDPOINT_URL", endpoint),
+        ("CONCERTMASTER_START_ON_ALIAS", "false".into()),
     ]
     .into_iter()
     .collect();

@@ -124,6 +124,8 @@ pub async fn state(config: &WorkerConfig) -> AppState<DynamoStore, SfnRuntime> {
         SfnConfig {
             role_arn: String::new(),
             state_machine_arn_prefix: config.state_machine_arn_prefix.clone(),
+            // Workers start runs on what the api function's publish recorded.
+            start_on_alias: true,
         },
     );
     state_over(config, store, runtime)

@@ -3,7 +3,7 @@
 //!
 //! | port method | Step Functions |
 //! |---|---|
-//! | `register` | `DescribeStateMachine`, then `CreateStateMachine` (new) or `UpdateStateMachine` (exists); `STANDARD`/`EXPRESS`, the configured role |
+//! | `register` | `DescribeStateMachine`, then `CreateStateMachine` (new) or `UpdateStateMachine` (exists), both publishing a version; `STANDARD`/`EXPRESS`, the configured role; then `UpdateStateMachineAlias` (or `CreateStateMachineAlias` the first time) points alias `live` at that version. Returns the alias ARN, which runs start on: a run keeps the version it started on whatever is published later |
 //! | `start` | `StartExecution` (execution name = run id; Express too, asynchronously) |
 //! | `stop` | `StopExecution` (`ConcertMaster.Cancelled`) |
 //! | `describe` | `DescribeExecution` (output parsed as JSON) |
@@ -31,6 +31,7 @@
 //!     SfnConfig {
 //!         role_arn: "arn:aws:iam::123456789012:role/concertmaster-states".into(),
 //!         state_machine_arn_prefix: "arn:aws:states:eu-west-1:123456789012:stateMachine:".into(),
+//!         start_on_alias: true,
 //!     },
 //! );
 //! # }
@@ -61,6 +62,12 @@ pub struct SfnConfig {
     /// `arn:aws:states:<region>:<account>:stateMachine:` — the ARN of state machine `name`
     /// is this followed by the name (the API's `ApiConfig::state_machine_arn_prefix`).
     pub state_machine_arn_prefix: String,
+    /// Runs start on the machine's [`ALIAS`] (the version published last; a run keeps its
+    /// version). `false`: on the unqualified machine (its latest revision, which is also the
+    /// version published last, since only a publish changes it) — for emulators whose
+    /// `StartExecution` takes no alias ARN (moto 5.2.5). Versions and the alias are
+    /// published either way.
+    pub start_on_alias: bool,
 }
 
 /// The [`Runtime`] port over AWS Step Functions. Cloning is cheap (the SDK client is
@@ -70,6 +77,9 @@ pub struct SfnRuntime {
     client: Client,
     config: SfnConfig,
 }
+
+/// The alias every published state machine has: it points at the version published last.
+pub const ALIAS: &str = "live";
 
 /// Largest page `GetExecutionHistory` returns.
 const HISTORY_PAGE: i32 = 1000;
@@ -162,10 +172,19 @@ impl SfnRuntime {
                 .definition(&text)
                 .role_arn(&self.config.role_arn)
                 .r#type(wanted.clone())
+                .publish(true)
                 .send()
                 .await;
             match created {
-                Ok(c) => return Ok(c.state_machine_arn().to_owned()),
+                Ok(c) => {
+                    let version =
+                        c.state_machine_version_arn()
+                            .ok_or_else(|| SfnError::Unexpected {
+                                op: "CreateStateMachine",
+                                message: "published no version".into(),
+                            })?;
+                    return self.point_alias(&arn, version).await;
+                }
                 // Created meanwhile by a concurrent publish: update it below.
                 Err(e) => {
                     let e = SfnError::from_sdk("CreateStateMachine", e);
@@ -184,15 +203,77 @@ impl SfnRuntime {
                 wanted: wanted.as_str().to_owned(),
             });
         }
-        self.client
+        let updated = self
+            .client
             .update_state_machine()
             .state_machine_arn(&arn)
             .definition(&text)
             .role_arn(&self.config.role_arn)
+            .publish(true)
             .send()
             .await
             .map_err(|e| SfnError::from_sdk("UpdateStateMachine", e))?;
-        Ok(arn)
+        let version = updated
+            .state_machine_version_arn()
+            .ok_or_else(|| SfnError::Unexpected {
+                op: "UpdateStateMachine",
+                message: "published no version".into(),
+            })?;
+        self.point_alias(&arn, version).await
+    }
+
+    /// Points the machine's [`ALIAS`] at `version` (creating the alias the first time) and
+    /// returns what runs start on — the alias ARN unless [`SfnConfig::start_on_alias`] is off:
+    /// runs start on the alias, so each runs the version published
+    /// when it started, and a new publish never changes a run in flight.
+    async fn point_alias(&self, machine_arn: &str, version: &str) -> Result<String, SfnError> {
+        let alias_arn = self.point_alias_inner(machine_arn, version).await?;
+        Ok(if self.config.start_on_alias {
+            alias_arn
+        } else {
+            machine_arn.to_owned()
+        })
+    }
+
+    async fn point_alias_inner(
+        &self,
+        machine_arn: &str,
+        version: &str,
+    ) -> Result<String, SfnError> {
+        let alias_arn = format!("{machine_arn}:{ALIAS}");
+        let route = aws_sdk_sfn::types::RoutingConfigurationListItem::builder()
+            .state_machine_version_arn(version)
+            .weight(100)
+            .build()
+            .map_err(|e| SfnError::Unexpected {
+                op: "UpdateStateMachineAlias",
+                message: e.to_string(),
+            })?;
+        let updated = self
+            .client
+            .update_state_machine_alias()
+            .state_machine_alias_arn(&alias_arn)
+            .routing_configuration(route.clone())
+            .send()
+            .await;
+        match updated {
+            Ok(_) => Ok(alias_arn),
+            Err(e) => {
+                let e = SfnError::from_sdk("UpdateStateMachineAlias", e);
+                if e.code() != Some("ResourceNotFound") {
+                    return Err(e);
+                }
+                let created = self
+                    .client
+                    .create_state_machine_alias()
+                    .name(ALIAS)
+                    .routing_configuration(route)
+                    .send()
+                    .await
+                    .map_err(|e| SfnError::from_sdk("CreateStateMachineAlias", e))?;
+                Ok(created.state_machine_alias_arn().to_owned())
+            }
+        }
     }
 
     async fn describe_inner(&self, execution: &str) -> Result<ExecutionView, SfnError> {
@@ -392,6 +473,7 @@ mod tests {
                 role_arn: "arn:aws:iam::123456789012:role/r".into(),
                 state_machine_arn_prefix: "arn:aws:states:us-east-1:123456789012:stateMachine:"
                     .into(),
+                start_on_alias: true,
             },
         );
         let arn = "arn:aws:states:us-east-1:123456789012:express:acme.wf:run-1:5f1c";
