@@ -2,8 +2,8 @@
 # Source it from a script that has cd'ed to the repository root:
 #   . scripts/lib/localstack.sh
 #   localstack_venv                  # creates/reuses target/venvs/localstack (pip from PyPI)
-#   localstack_start target/x/localstack.log   # sets localstack_pid, localstack_endpoint
 #   trap localstack_stop EXIT        # (or call localstack_stop from the script's own EXIT trap)
+#   localstack_start target/x/localstack.log   # sets localstack_pid, exports localstack_endpoint
 #   target/venvs/localstack/bin/python localstack/smoke.py   # e.g.; boto3 is in the venv
 # `localstack-core[runtime]` runs in host mode (python -m localstack.runtime.main) with our
 # extension (localstack/concertmaster_localstack) closing its offline gaps: DynamoDB, DynamoDB
@@ -47,7 +47,7 @@ localstack_venv() {
     return 0
   fi
   python=$(_localstack_python) || return 1
-  echo "== creating $localstack_venv_dir (localstack-core[runtime]==$localstack_version, $("$python" -V))"
+  echo "== installing $localstack_venv_dir (localstack-core[runtime]==$localstack_version + localstack/concertmaster_localstack, $("$python" -V))"
   if [ ! -x "$localstack_venv_dir/bin/python" ] \
     || ! "$localstack_venv_dir/bin/python" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then
     rm -rf "$localstack_venv_dir"
@@ -73,8 +73,9 @@ localstack_venv() {
 # localstack_endpoint (exported). Clients take any credentials (pass AWS_ACCESS_KEY_ID=test
 # AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 as scripts/test does for moto): the access key
 # "test" is account 000000000000.
-# LocalStack runs in a process group of its own (with the Lambda processes it starts), so
-# localstack_stop can end them all.
+# LocalStack runs in a process group of its own, so localstack_stop can end whatever it leaves.
+# (Each Lambda process it starts has a group of its own: LocalStack stops them on SIGTERM, and
+# one whose LocalStack died exits when its Runtime API connection breaks.)
 localstack_start() {
   local log=$1 port
   mkdir -p "$(dirname "$log")"
@@ -99,7 +100,7 @@ localstack_start() {
     >"$log" 2>&1 &
   localstack_pid=$!
   export localstack_endpoint
-  "$localstack_venv_dir/bin/python" - "$localstack_endpoint" "$localstack_pid" <<'PY'
+  if ! "$localstack_venv_dir/bin/python" - "$localstack_endpoint" "$localstack_pid" <<'PY'
 import json, os, sys, time, urllib.request
 endpoint, pid = sys.argv[1], int(sys.argv[2])
 deadline = time.monotonic() + 60
@@ -116,6 +117,12 @@ while time.monotonic() < deadline:
         time.sleep(0.05)
 sys.exit("LocalStack did not answer within 60 s")
 PY
+  then
+    echo "LocalStack failed to start; the end of $log:" >&2
+    tail -n 20 "$log" >&2
+    localstack_stop
+    return 1
+  fi
 }
 
 # Stops the instance localstack_start started (if any): SIGTERM (LocalStack stops its services

@@ -1,0 +1,13 @@
+"""LocalStack extension for running ConcertMaster without Docker.
+
+Entry points (see pyproject.toml):
+
+- ``localstack.aws.provider``: ``dynamodb:moto``, ``dynamodbstreams:moto``,
+  ``apigatewayv2:moto``, ``apigatewaymanagementapi:moto`` -- every operation answered by moto in
+  LocalStack's process (select with ``PROVIDER_OVERRIDE_<API>=moto``);
+- ``localstack.lambda.runtime_executor``: ``local`` -- runs a ``provided.*`` zip's ``bootstrap``
+  as a child process with a Lambda Runtime API of its own (``LAMBDA_RUNTIME_EXECUTOR=local``);
+- ``localstack.hooks.on_infra_start``: ``use_jsonata_python`` -- Step Functions JSONata evaluated
+  by jsonata-python instead of the JVM engine LocalStack would download;
+  ``wake_hypercorn_loop_on_shutdown`` -- SIGTERM ends the process (patches.py says why it may not).
+"""
