@@ -107,6 +107,12 @@ pub struct Config {
     /// instead of its `live` alias (for emulators without aliases in `StartExecution`, such
     /// as moto); default `true`.
     pub start_on_alias: bool,
+    /// EventBridge Scheduler for schedule triggers: `CONCERTMASTER_SCHEDULER_TARGET_ARN` (the
+    /// scheduler function), `CONCERTMASTER_SCHEDULER_ROLE_ARN` (the role Scheduler invokes it
+    /// as), `CONCERTMASTER_SCHEDULE_GROUP` (default `concertmaster`) and optionally
+    /// `CONCERTMASTER_SCHEDULER_DLQ_ARN`. Unset: publishing a schedule trigger makes no
+    /// schedule (logged), so such workflows only run when started by hand.
+    pub schedules: Option<cm_runtime_sfn::schedules::SchedulesConfig>,
     /// `CONCERTMASTER_BUILDER_URL`: where the builder is hosted (CloudFront); publishing a
     /// form workflow then returns its page `<url>/forms/<id>`. Optional.
     pub builder_url: Option<String>,
@@ -195,6 +201,31 @@ impl Config {
                     )));
                 }
             },
+            schedules: match (
+                var("CONCERTMASTER_SCHEDULER_TARGET_ARN"),
+                var("CONCERTMASTER_SCHEDULER_ROLE_ARN"),
+            ) {
+                (Some(target_arn), Some(role_arn)) => {
+                    Some(cm_runtime_sfn::schedules::SchedulesConfig {
+                        group: var("CONCERTMASTER_SCHEDULE_GROUP")
+                            .unwrap_or_else(|| "concertmaster".into()),
+                        target_arn,
+                        role_arn,
+                        dead_letter_arn: var("CONCERTMASTER_SCHEDULER_DLQ_ARN"),
+                    })
+                }
+                (None, None) => None,
+                (t, _) => {
+                    return Err(Error::Config(format!(
+                        "set both CONCERTMASTER_SCHEDULER_TARGET_ARN and CONCERTMASTER_SCHEDULER_ROLE_ARN, or neither ({} is missing)",
+                        if t.is_none() {
+                            "CONCERTMASTER_SCHEDULER_TARGET_ARN"
+                        } else {
+                            "CONCERTMASTER_SCHEDULER_ROLE_ARN"
+                        }
+                    )));
+                }
+            },
             builder_url: var("CONCERTMASTER_BUILDER_URL"),
             endpoint_url: var("CONCERTMASTER_ENDPOINT_URL").or_else(|| var("AWS_ENDPOINT_URL")),
             compile,
@@ -207,9 +238,14 @@ impl Config {
 /// DynamoDB and Step Functions clients.
 pub async fn services(config: &Config) -> (DynamoStore, SfnRuntime) {
     let aws = cm_runtime_sfn::sdk_config(config.endpoint_url.as_deref()).await;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), &config.table);
+    services_with(config, &aws)
+}
+
+/// [`services`] over an SDK configuration already loaded.
+pub fn services_with(config: &Config, aws: &aws_config::SdkConfig) -> (DynamoStore, SfnRuntime) {
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(aws), &config.table);
     let runtime = SfnRuntime::new(
-        aws_sdk_sfn::Client::new(&aws),
+        aws_sdk_sfn::Client::new(aws),
         SfnConfig {
             role_arn: config.state_machine_role_arn.clone(),
             state_machine_arn_prefix: config.state_machine_arn_prefix.clone(),
@@ -258,14 +294,24 @@ pub fn router<S: Store, R: Runtime>(state: AppState<S, R>) -> Router {
 /// The production app: [`services`], [`state_with_approvals`] with the approvals of the same
 /// table and runtime ([`approvals::DynamoApprovals`]), [`router`].
 pub async fn app(config: &Config) -> Router {
-    let (store, runtime) = services(config).await;
+    let aws = cm_runtime_sfn::sdk_config(config.endpoint_url.as_deref()).await;
+    let (store, runtime) = services_with(config, &aws);
     let desk = approvals::DynamoApprovals::new(store.clone(), runtime.clone());
-    router(state_with_approvals(
-        config,
-        store,
-        runtime,
-        Some(Arc::new(desk)),
-    ))
+    let mut state = state_with_approvals(config, store, runtime, Some(Arc::new(desk)));
+    match &config.schedules {
+        Some(c) => {
+            state = state.with_schedules(Arc::new(
+                cm_runtime_sfn::schedules::EventBridgeSchedules::new(
+                    aws_sdk_scheduler::Client::new(&aws),
+                    c.clone(),
+                ),
+            ));
+        }
+        None => tracing::warn!(
+            "no CONCERTMASTER_SCHEDULER_TARGET_ARN: publishing a schedule trigger makes no schedule"
+        ),
+    }
+    router(state)
 }
 
 fn claim<'a>(claims: &'a HashMap<String, String>, names: &[&str]) -> Option<&'a str> {
@@ -376,8 +422,12 @@ mod tests {
             cm_compiler::CompileOptions::default().datasets_table
         );
         assert!(!format!("{c:?}").contains(KEY));
-        assert!(c.start_on_alias, "runs start on the `live` alias by default");
+        assert!(
+            c.start_on_alias,
+            "runs start on the `live` alias by default"
+        );
         assert_eq!(c.builder_url, None);
+        assert_eq!(c.schedules, None, "no scheduler settings: no schedules");
 
         let without = |k: &str| {
             let k = k.to_owned();
@@ -409,6 +459,10 @@ mod tests {
             ("CONCERTMASTER_PUBLIC_URL", "api.example.com"),
             ("CONCERTMASTER_STATE_MACHINE_ROLE_ARN", "states"),
             ("CONCERTMASTER_START_ON_ALIAS", "yes"),
+            (
+                "CONCERTMASTER_SCHEDULER_TARGET_ARN",
+                "arn:aws:lambda:eu-west-1:123456789012:function:cm-scheduler",
+            ),
         ] {
             let e = Config::from_lookup(with(k, v)).unwrap_err().to_string();
             assert!(e.contains(k), "{e}");

@@ -544,3 +544,139 @@ async fn approvals_in_the_table_are_listed_and_decided_through_the_router() {
     assert_eq!(b["items"][0]["status"], "approved", "{b}");
     assert_eq!(tokens.sent.lock().unwrap().len(), 1);
 }
+
+/// `api::app` with EventBridge Scheduler configured: publishing a schedule-trigger workflow
+/// creates its schedule (target: the scheduler function, input naming org and workflow, the
+/// expression and time zone of the trigger), publishing again updates it, publishing another
+/// trigger over it or deleting the workflow deletes it.
+#[tokio::test]
+#[ignore = "needs moto: scripts/test runs it"]
+async fn schedules_follow_publishing() {
+    let endpoint = endpoint();
+    let prefix = format!("arn:aws:states:us-east-1:{ACCOUNT}:stateMachine:");
+    let target = format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:cm-scheduler");
+    let group = unique("cm-");
+    let env: HashMap<&str, String> = [
+        ("CONCERTMASTER_TABLE", unique("cm-api-sched-")),
+        (
+            "CONCERTMASTER_STATE_MACHINE_ROLE_ARN",
+            format!("arn:aws:iam::{ACCOUNT}:role/concertmaster-states"),
+        ),
+        ("CONCERTMASTER_STATE_MACHINE_ARN_PREFIX", prefix),
+        ("CONCERTMASTER_PUBLIC_URL", "https://api.example.com".into()),
+        (
+            "CONCERTMASTER_SIGNING_KEY",
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into(),
+        ),
+        ("CONCERTMASTER_ENDPOINT_URL", endpoint.clone()),
+        ("CONCERTMASTER_START_ON_ALIAS", "false".into()),
+        ("CONCERTMASTER_SCHEDULER_TARGET_ARN", target.clone()),
+        (
+            "CONCERTMASTER_SCHEDULER_ROLE_ARN",
+            format!("arn:aws:iam::{ACCOUNT}:role/concertmaster-scheduler"),
+        ),
+        ("CONCERTMASTER_SCHEDULE_GROUP", group.clone()),
+    ]
+    .into_iter()
+    .collect();
+    let config = api::Config::from_lookup(|k| env.get(k).cloned()).unwrap();
+    let aws = cm_runtime_sfn::sdk_config(Some(&endpoint)).await;
+    let (store, _) = api::services(&config).await;
+    store.create_table().await.unwrap();
+    let scheduler = aws_sdk_scheduler::Client::new(&aws);
+    scheduler
+        .create_schedule_group()
+        .name(&group)
+        .send()
+        .await
+        .unwrap();
+    let org = unique("s");
+    let api = Api {
+        app: api::app(&config).await,
+        org: org.clone(),
+    };
+    let wf = |trigger: Value| {
+        json!({"id": "nightly", "name": "Nightly", "nodes": [
+            trigger,
+            {"id": "keep", "type": "transform.set", "config": {"fields": {"x": 1}}}],
+            "edges": [{"from": trigger["id"], "to": "keep"}]})
+    };
+    let schedule = |expression: &str| {
+        json!({"id": "every", "type": "trigger.schedule",
+            "config": {"expression": expression, "timezone": "Europe/Paris"}})
+    };
+    let (s, b) = api
+        .call(
+            "POST",
+            "/v1/workflows",
+            Some(json!({"definition": wf(schedule("cron(0 2 * * ? *)"))})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let name = format!("{org}.nightly");
+    let get = || async {
+        scheduler
+            .get_schedule()
+            .name(&name)
+            .group_name(&group)
+            .send()
+            .await
+    };
+    for (version, expression) in [(1, "cron(0 2 * * ? *)"), (2, "rate(6 hours)")] {
+        if version == 2 {
+            let (s, b) = api
+                .call(
+                    "PUT",
+                    "/v1/workflows/nightly",
+                    Some(json!({"definition": wf(schedule(expression))})),
+                )
+                .await;
+            assert_eq!(s, StatusCode::OK, "{b}");
+        }
+        let (s, b) = api
+            .call("POST", "/v1/workflows/nightly/publish", None)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        let got = get().await.unwrap();
+        assert_eq!(got.schedule_expression(), Some(expression));
+        assert_eq!(got.schedule_expression_timezone(), Some("Europe/Paris"));
+        let t = got.target().unwrap();
+        assert_eq!(t.arn(), target);
+        let input: Value = serde_json::from_str(t.input().unwrap()).unwrap();
+        assert_eq!(
+            input,
+            json!({"org": org, "workflowId": "nightly", "scheduledTime": "<aws.scheduler.scheduled-time>"})
+        );
+    }
+    // A manual trigger published over it: the schedule is gone.
+    let (s, b) = api
+        .call(
+            "PUT",
+            "/v1/workflows/nightly",
+            Some(json!({"definition": wf(json!({"id": "go", "type": "trigger.manual"}))})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, b) = api
+        .call("POST", "/v1/workflows/nightly/publish", None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let e = get().await.unwrap_err();
+    assert_eq!(
+        aws_sdk_scheduler::error::ProvideErrorMetadata::code(&e),
+        Some("ResourceNotFoundException")
+    );
+    // Back to the schedule, then the workflow deleted.
+    let (s, b) = api
+        .call(
+            "POST",
+            "/v1/workflows/nightly/publish",
+            Some(json!({"version": 2})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert!(get().await.is_ok());
+    let (s, b) = api.call("DELETE", "/v1/workflows/nightly", None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
+    assert!(get().await.is_err());
+}

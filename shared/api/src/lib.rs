@@ -26,6 +26,7 @@ pub mod live;
 pub mod openapi;
 pub mod routes;
 pub mod runtime;
+pub mod schedules;
 pub mod state;
 pub mod triggers;
 pub mod ws;

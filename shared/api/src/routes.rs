@@ -467,6 +467,11 @@ async fn delete_workflow<S: Store, R: Runtime>(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     caller.require(Role::Admin)?;
+    // Checked first so that a missing workflow stays a 404 and touches no schedule.
+    st.store.get_workflow(&caller.org, &id).await?;
+    if let Some(schedules) = &st.schedules {
+        schedules.delete(&caller.org, &id).await?;
+    }
     st.store.delete_workflow(&caller.org, &id).await?;
     st.store.delete_routes(&caller.org, &id).await?;
     st.trigger_changes.notify();
@@ -672,6 +677,19 @@ async fn publish<S: Store, R: Runtime>(
         .runtime
         .register(&name, &compiled.definition, express)
         .await?;
+    // The cloud's schedule follows the version being published (before it is recorded as
+    // published: a failure here leaves the previous publish in force).
+    if let Some(schedules) = &st.schedules {
+        if trigger == "trigger.schedule" {
+            let t = cm_nodes::trigger::schedule::ScheduleTrigger::from_config(
+                trigger_node.get("config").unwrap_or(&Value::Null),
+            )
+            .map_err(|e| ApiError::Internal(format!("schedule checked but not parsed: {e}")))?;
+            schedules.put(&caller.org, &id, &t.schedule).await?;
+        } else {
+            schedules.delete(&caller.org, &id).await?;
+        }
+    }
     let workflow = st
         .store
         .publish(&caller.org, &id, version, &arn, &caller.subject, now_ms())

@@ -131,6 +131,9 @@ pub struct Inner<S, R> {
     /// Announces changes of published triggers (publish, delete) to the embedded scheduler and
     /// queue poller.
     pub trigger_changes: TriggerChanges,
+    /// The cloud's schedules of published schedule triggers ([`AppState::with_schedules`]);
+    /// `None` embedded, where the scheduler reads the published routes.
+    pub schedules: Option<Arc<dyn crate::schedules::Schedules>>,
 }
 
 /// Announces that published triggers may have changed (a workflow was published or deleted),
@@ -196,6 +199,7 @@ impl<S, R> AppState<S, R> {
                 dead_letters: None,
                 local_queue: None,
                 trigger_changes: TriggerChanges::default(),
+                schedules: None,
             }),
         }
     }
@@ -225,6 +229,20 @@ impl<S, R> AppState<S, R> {
     /// If the state was cloned already.
     pub fn with_local_queue(mut self, queue: Arc<cm_local::LocalStore>) -> AppState<S, R> {
         self.parts_mut().local_queue = Some(queue);
+        self
+    }
+
+    /// With schedules (the cloud): publishing a schedule-trigger workflow puts its schedule,
+    /// publishing another trigger over it or deleting the workflow deletes it.
+    ///
+    /// # Panics
+    ///
+    /// If the state was cloned already.
+    pub fn with_schedules(
+        mut self,
+        schedules: Arc<dyn crate::schedules::Schedules>,
+    ) -> AppState<S, R> {
+        self.parts_mut().schedules = Some(schedules);
         self
     }
 }

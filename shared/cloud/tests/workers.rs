@@ -432,3 +432,60 @@ async fn run_events_take_the_end_from_the_event_without_a_history() {
         )
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishing_keeps_the_cloud_schedule_in_step() {
+    use cm_api::schedules::test_util::MemorySchedules;
+    let schedules = Arc::new(MemorySchedules::default());
+    let st = {
+        let base = state().await;
+        // A fresh state with the schedules (the port is set before the state is shared).
+        let config = WorkerConfig {
+            table: "unused".into(),
+            state_machine_arn_prefix: base.config.state_machine_arn_prefix.clone(),
+            endpoint_url: None,
+        };
+        state_over(&config, MemoryStore::new(), base.runtime.clone())
+            .with_schedules(schedules.clone())
+    };
+    let key = ("acme".to_owned(), "tick".to_owned());
+    let put = || schedules.0.lock().unwrap().get(&key).cloned();
+    publish(&st, "acme", ticking("tick")).await;
+    assert_eq!(put(), Some(("rate(1 minute)".into(), "UTC".into())));
+
+    // Another trigger published over it: no schedule.
+    let manual = json!({"id": "tick", "name": "Tick", "nodes": [
+        {"id": "go", "type": "trigger.manual"},
+        {"id": "keep", "type": "transform.set", "config": {"fields": {"x": 1}}}],
+        "edges": [{"from": "go", "to": "keep"}]});
+    let (s, b) = call(
+        &st,
+        "acme",
+        "PUT",
+        "/v1/workflows/tick",
+        Some(json!({"definition": manual})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, b) = call(&st, "acme", "POST", "/v1/workflows/tick/publish", None).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(put(), None);
+
+    // Version 1 again, then the workflow deleted.
+    let (s, b) = call(
+        &st,
+        "acme",
+        "POST",
+        "/v1/workflows/tick/publish",
+        Some(json!({"version": 1})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert!(put().is_some());
+    let (s, _) = call(&st, "acme", "DELETE", "/v1/workflows/nope", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert!(put().is_some(), "a 404 touches no schedule");
+    let (s, b) = call(&st, "acme", "DELETE", "/v1/workflows/tick", None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
+    assert_eq!(put(), None);
+}

@@ -39,6 +39,7 @@
 
 pub mod error;
 pub mod history;
+pub mod schedules;
 
 pub use error::SfnError;
 
