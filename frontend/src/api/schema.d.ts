@@ -100,6 +100,22 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/datasets/{name}/records": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["list_records"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/dead-letters": {
         parameters: {
             query?: never;
@@ -811,6 +827,28 @@ export interface components {
             /** @description The webhook URL (keep it secret: the token is the credential), for a webhook trigger. */
             hookUrl?: string | null;
         };
+        /** @description A page of records. */
+        RecordPage: {
+            /** @description The dataset. */
+            dataset: string;
+            /** @description Records by key. */
+            items: components["schemas"]["RecordView"][];
+            /** @description Cursor of the next page, if any. */
+            nextCursor?: string | null;
+        };
+        /** @description One stored record. */
+        RecordView: {
+            /** @description The record's key. */
+            key: string;
+            /** @description The record. */
+            data: Record<string, never>;
+            /** @description The run (execution ARN) that stored it. */
+            runId: string;
+            /** @description The node that stored it. */
+            nodeId: string;
+            /** @description When (RFC 3339). */
+            storedAt: string;
+        };
         /** @description Body of redrive. */
         RedriveBody: {
             /**
@@ -1361,6 +1399,61 @@ export interface operations {
             };
             /** @description Needs the admin role */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_records: {
+        parameters: {
+            query?: {
+                /** @description Cursor from the previous page. */
+                cursor?: string;
+                /** @description Page size, 1–500 (default 50). */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description Dataset name (a store node's `dataset`) */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Your organisation's records of the dataset, by key */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordPage"];
+                };
+            };
+            /** @description Bad dataset name, cursor or limit */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description This deployment has no dataset store */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

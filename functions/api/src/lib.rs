@@ -297,7 +297,11 @@ pub async fn app(config: &Config) -> Router {
     let aws = cm_runtime_sfn::sdk_config(config.endpoint_url.as_deref()).await;
     let (store, runtime) = services_with(config, &aws);
     let desk = approvals::DynamoApprovals::new(store.clone(), runtime.clone());
-    let mut state = state_with_approvals(config, store, runtime, Some(Arc::new(desk)));
+    let mut state = state_with_approvals(config, store, runtime, Some(Arc::new(desk)))
+        .with_datasets(Arc::new(cm_store_dynamodb::DatasetsTable::new(
+            aws_sdk_dynamodb::Client::new(&aws),
+            &config.compile.datasets_table,
+        )));
     match &config.schedules {
         Some(c) => {
             state = state.with_schedules(Arc::new(

@@ -20,6 +20,7 @@
 pub mod approvals;
 pub mod auth;
 pub mod builder;
+pub mod datasets;
 pub mod dead_letters;
 pub mod error;
 pub mod live;

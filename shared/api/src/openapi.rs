@@ -60,6 +60,7 @@ impl Modify for Security {
         crate::routes::list_approvals,
         crate::routes::get_approval,
         crate::routes::decide,
+        crate::datasets::list_records,
         crate::dead_letters::list_dead_letters,
         crate::dead_letters::redrive_dead_letter,
         crate::dead_letters::delete_dead_letter,
@@ -78,6 +79,7 @@ impl Modify for Security {
         (name = "approvals", description = "Decide approval steps"),
         (name = "dead letters", description = "Trigger events whose run could not start: list, re-drive, delete"),
         (name = "queues", description = "Feed the local queues of queue-triggered workflows (embedded deployment)"),
+        (name = "datasets", description = "Records that store nodes wrote"),
         (name = "audit", description = "Who did what"),
         (name = "operations", description = "Health, metrics, this document"),
     )

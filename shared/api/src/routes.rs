@@ -560,6 +560,8 @@ async fn validate_doc<S: Store, R: Runtime>(
 fn compile_options<S, R>(st: &AppState<S, R>, org: &str) -> cm_compiler::CompileOptions {
     cm_compiler::CompileOptions {
         state_machine_arn_prefix: format!("{}{org}.", st.config.state_machine_arn_prefix),
+        // Store nodes write into `<org>#<dataset>`: organisations never share a dataset.
+        dataset_namespace: Some(org.to_owned()),
         ..st.config.compile.clone()
     }
 }
@@ -792,7 +794,7 @@ fn check_trigger_config(node: &Value, trigger: &str) -> ApiResult<()> {
         let node_id = node.get("id").and_then(Value::as_str).unwrap_or_default();
         ApiError::InvalidWorkflow {
             message: format!("node `{node_id}` ({trigger}): {e}"),
-            findings: json!([{"code": "trigger.invalid_config", "severity": "error", "node": node_id,
+            findings: json!([{"code": "trigger.invalid_config", "severity": "error", "nodeId": node_id,
                 "path": "/config", "message": e.to_string()}]),
         }
     })
@@ -1844,6 +1846,10 @@ pub fn router<S: Store, R: Runtime>(state: AppState<S, R>) -> Router {
         .route(
             "/v1/queues/{queue}/messages",
             post(crate::triggers::send_message::<S, R>),
+        )
+        .route(
+            "/v1/datasets/{name}/records",
+            get(crate::datasets::list_records::<S, R>),
         )
         .route("/v1/audit", get(list_audit::<S, R>))
         .route("/ws", get(crate::ws::upgrade::<S, R>))

@@ -134,6 +134,9 @@ pub struct Inner<S, R> {
     /// The cloud's schedules of published schedule triggers ([`AppState::with_schedules`]);
     /// `None` embedded, where the scheduler reads the published routes.
     pub schedules: Option<Arc<dyn crate::schedules::Schedules>>,
+    /// Where store nodes' records are read from ([`AppState::with_datasets`]); `None`:
+    /// `/v1/datasets/…` answers 404.
+    pub datasets: Option<Arc<dyn crate::datasets::DatasetReader>>,
 }
 
 /// Announces that published triggers may have changed (a workflow was published or deleted),
@@ -200,6 +203,7 @@ impl<S, R> AppState<S, R> {
                 local_queue: None,
                 trigger_changes: TriggerChanges::default(),
                 schedules: None,
+                datasets: None,
             }),
         }
     }
@@ -229,6 +233,19 @@ impl<S, R> AppState<S, R> {
     /// If the state was cloned already.
     pub fn with_local_queue(mut self, queue: Arc<cm_local::LocalStore>) -> AppState<S, R> {
         self.parts_mut().local_queue = Some(queue);
+        self
+    }
+
+    /// With a dataset store: `GET /v1/datasets/{name}/records` reads it.
+    ///
+    /// # Panics
+    ///
+    /// If the state was cloned already.
+    pub fn with_datasets(
+        mut self,
+        datasets: Arc<dyn crate::datasets::DatasetReader>,
+    ) -> AppState<S, R> {
+        self.parts_mut().datasets = Some(datasets);
         self
     }
 

@@ -828,3 +828,113 @@ async fn operations_endpoints_and_unknown_paths() {
         "{b}"
     );
 }
+
+/// Records a store node wrote are listed per organisation: the same dataset name in another
+/// organisation is another dataset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn datasets_list_the_records_of_your_organisation() {
+    let api = Api::new().await;
+    let storing = |id: &str| {
+        json!({"id": id, "name": "Store", "nodes": [
+            {"id": "start", "type": "trigger.manual"},
+            {"id": "save", "type": "action.store", "config": {"dataset": "leads",
+                "key": "{{ $.nodes.start.output.email }}", "record": {"email": "{{ $.nodes.start.output.email }}", "n": 1}}}],
+            "edges": [{"from": "start", "to": "save"}]})
+    };
+    for org in ["acme", "globex"] {
+        let t = api.token(org, Role::Editor);
+        api.publish(&t, storing("keep")).await;
+        let emails: &[&str] = if org == "acme" {
+            &["c@x.test", "a@x.test", "b@x.test"]
+        } else {
+            &["z@x.test"]
+        };
+        for email in emails {
+            let (s, run) = api
+                .call(
+                    "POST",
+                    "/v1/workflows/keep/runs",
+                    Some(&t),
+                    Some(json!({"input": {"email": email}})),
+                )
+                .await;
+            assert_eq!(s, StatusCode::CREATED, "{run}");
+            let done = api.finished(&t, run["id"].as_str().unwrap()).await;
+            assert_eq!(done["status"], "SUCCEEDED", "{done}");
+        }
+    }
+    let viewer = api.token("acme", Role::Viewer);
+    let (s, page) = api
+        .call(
+            "GET",
+            "/v1/datasets/leads/records?limit=2",
+            Some(&viewer),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    assert_eq!(page["dataset"], "leads");
+    let keys: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["a@x.test", "b@x.test"]);
+    assert_eq!(
+        page["items"][0]["data"],
+        json!({"email": "a@x.test", "n": 1})
+    );
+    assert_eq!(page["items"][0]["nodeId"], "save");
+    let cursor = page["nextCursor"].as_str().unwrap();
+    let (s, rest) = api
+        .call(
+            "GET",
+            &format!("/v1/datasets/leads/records?limit=2&cursor={cursor}"),
+            Some(&viewer),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{rest}");
+    assert_eq!(rest["items"].as_array().unwrap().len(), 1);
+    assert_eq!(rest["items"][0]["key"], "c@x.test");
+    assert!(rest.get("nextCursor").is_none(), "{rest}");
+    let g = api.token("globex", Role::Viewer);
+    let (_, other) = api
+        .call("GET", "/v1/datasets/leads/records", Some(&g), None)
+        .await;
+    assert_eq!(other["items"].as_array().unwrap().len(), 1, "{other}");
+    assert_eq!(other["items"][0]["key"], "z@x.test");
+    let (_, none) = api
+        .call("GET", "/v1/datasets/nothing/records", Some(&viewer), None)
+        .await;
+    assert_eq!(none["items"], json!([]));
+    // Bad names, cursors and limits; no token.
+    for (path, code) in [
+        ("/v1/datasets/Leads/records", "bad_request"),
+        ("/v1/datasets/leads/records?cursor=nope", "bad_request"),
+        ("/v1/datasets/leads/records?limit=0", "bad_request"),
+    ] {
+        let (s, b) = api.call("GET", path, Some(&viewer), None).await;
+        assert_eq!(
+            (s, b["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(code)),
+            "{path}: {b}"
+        );
+    }
+    let (s, _) = api
+        .call("GET", "/v1/datasets/leads/records", None, None)
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    // A deployment without a dataset store says so.
+    let bare = Api::build(false).await;
+    let t = bare.token("acme", Role::Viewer);
+    let (s, b) = bare
+        .call("GET", "/v1/datasets/leads/records", Some(&t), None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{b}");
+    assert!(
+        b["message"].as_str().unwrap().contains("not available"),
+        "{b}"
+    );
+}

@@ -663,7 +663,7 @@ async fn queue_and_dead_letter_endpoints_refuse_what_they_should() {
         b["message"].as_str().unwrap().contains("day-of-week"),
         "{b}"
     );
-    assert_eq!(b["details"]["findings"][0]["node"], "every");
+    assert_eq!(b["details"]["findings"][0]["nodeId"], "every");
 
     // A deployment without local queues or a dead-letter queue (the cloud).
     let cloud = Api::build(false).await;

@@ -219,7 +219,8 @@ async fn serve(opts: DevOptions, registry: Registry) -> Result<()> {
         config,
     )
     .with_dead_letters(local.clone())
-    .with_local_queue(local.clone());
+    .with_local_queue(local.clone())
+    .with_datasets(local.clone());
     tokio::spawn(cm_api::live::follow_engine(engine.clone(), state.clone()));
     // Schedules and local queues: started here, stopped (between passes) before the engine.
     let scheduler =

@@ -38,22 +38,8 @@ impl From<LocalError> for NodeError {
 }
 
 /// A record stored by an `action.store` node.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DatasetRecord {
-    /// Dataset name (partition key, possibly namespaced).
-    pub dataset: String,
-    /// Record key.
-    pub key: String,
-    /// The record.
-    pub data: Value,
-    /// The run that stored it.
-    pub run_id: String,
-    /// The node that stored it.
-    pub node_id: String,
-    /// When (RFC 3339).
-    pub stored_at: String,
-}
+/// A dataset record (the type of the `cm_store::DatasetStore` port this store implements).
+pub use cm_store::DatasetRecord;
 
 /// A message on a local queue.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -586,5 +572,39 @@ impl DeadLetters for LocalStore {
             .map(|n| n > 0)
             .map_err(LocalError::from);
         Box::pin(async move { r.map_err(NodeError::from) })
+    }
+}
+
+impl cm_store::DatasetStore for LocalStore {
+    async fn put_record(&self, record: DatasetRecord) -> cm_store::Result<()> {
+        // The item as Step Functions' putItem would have written it (what `put_record` keeps
+        // beside the record).
+        let item = serde_json::json!({
+            "pk": {"S": record.dataset}, "sk": {"S": record.key},
+            "data": {"S": record.data.to_string()}, "runId": {"S": record.run_id},
+            "nodeId": {"S": record.node_id}, "storedAt": {"S": record.stored_at},
+        });
+        LocalStore::put_record(self, &record, &item)
+            .map_err(|e| cm_store::StoreError::Backend(e.to_string()))
+    }
+
+    async fn list_records(
+        &self,
+        dataset: &str,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> cm_store::Result<cm_store::Page<DatasetRecord>> {
+        cm_store::check_limit(limit)?;
+        let after = cm_store::parse_record_cursor(cursor.as_deref())?;
+        let mut items = self
+            .records(dataset, after.as_deref(), limit + 1)
+            .map_err(|e| cm_store::StoreError::Backend(e.to_string()))?;
+        let next_cursor = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(|r| cm_store::record_cursor(&r.key))
+        } else {
+            None
+        };
+        Ok(cm_store::Page { items, next_cursor })
     }
 }

@@ -194,3 +194,11 @@ async fn dead_letters_persist_list_and_redrive() {
     assert!(!s.remove(&first.id).await.unwrap());
     assert!(s.remove(&second.id).await.unwrap());
 }
+
+/// The `cm_store::DatasetStore` contract on the local SQLite store (on disk).
+#[tokio::test]
+async fn dataset_store_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = LocalStore::open(&dir.path().join("local.db")).unwrap();
+    cm_store::contract::datasets(&s).await;
+}

@@ -28,6 +28,7 @@ mod approvals;
 mod audit;
 mod breakers;
 mod connections;
+mod datasets;
 mod db;
 mod forms;
 mod item;
@@ -39,6 +40,7 @@ mod table;
 mod workflows;
 
 pub use approvals::{ApprovalStatus, StoredApproval, org_of_execution};
+pub use datasets::DatasetsTable;
 
 use aws_sdk_dynamodb::Client;
 

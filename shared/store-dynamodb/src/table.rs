@@ -82,6 +82,28 @@ impl DynamoStore {
         self.wait_active().await
     }
 
+    /// Creates a table keyed by `pk`/`sk` only (the datasets table) and waits until it is
+    /// active; an existing table is only waited for.
+    pub(crate) async fn create_plain_table(&self) -> Result<()> {
+        let res = self
+            .client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(string_attribute("pk")?)
+            .attribute_definitions(string_attribute("sk")?)
+            .key_schema(key("pk", KeyType::Hash)?)
+            .key_schema(key("sk", KeyType::Range)?)
+            .send()
+            .await;
+        match res {
+            Ok(_) => {}
+            Err(e) if e.code() == Some("ResourceInUseException") => {}
+            Err(e) => return Err(sdk_error(&self.table, "CreateTable", e)),
+        }
+        self.wait_active().await
+    }
+
     /// Deletes the table (tests and development).
     pub async fn delete_table(&self) -> Result<()> {
         self.client

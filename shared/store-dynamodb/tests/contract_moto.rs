@@ -62,6 +62,19 @@ async fn routes_by_kind() {
     cm_store::contract::routes_by_kind(&store).await;
 }
 
+/// `DatasetStore` on the datasets table (the items Step Functions' putItem writes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto: run through scripts/test"]
+async fn datasets_table() {
+    let table =
+        cm_store_dynamodb::DatasetsTable::new(client().await, format!("{}-datasets", table()));
+    table
+        .create_table()
+        .await
+        .expect("create the datasets table");
+    cm_store::contract::datasets(&table).await;
+}
+
 // ---------------------------------------------------------------- this adapter's own limits
 
 fn write(definition: Value) -> WorkflowWrite {

@@ -1499,3 +1499,59 @@ pub async fn limits<S: Store>(s: &S) {
         s.list_audit(&org, None, limit).await.expect("audit");
     }
 }
+
+/// [`DatasetStore`](crate::DatasetStore) (memory, `cm-local`'s SQLite, the DynamoDB datasets
+/// table; not part of [`run_all`]): records by key within their dataset, replaced on a second
+/// put, paged with cursors, datasets apart from each other.
+pub async fn datasets<S: crate::DatasetStore>(s: &S) {
+    use crate::DatasetRecord;
+    let (a, b) = (unique("org"), unique("org"));
+    let (da, db) = (format!("{a}#leads"), format!("{b}#leads"));
+    let record = |dataset: &str, key: &str, n: i64| DatasetRecord {
+        dataset: dataset.into(),
+        key: key.into(),
+        data: serde_json::json!({"n": n, "nested": {"list": [1, "two", null]}}),
+        run_id: format!("arn:aws:states:us-east-1:000000000000:execution:{dataset}:r{n}"),
+        node_id: "save".into(),
+        stored_at: "2026-11-26T10:00:00.000Z".into(),
+    };
+    let empty = s.list_records(&da, None, 10).await.expect("list");
+    assert!(empty.items.is_empty() && empty.next_cursor.is_none());
+    for (i, k) in ["k3", "k1", "k2", "k5", "k4"].iter().enumerate() {
+        s.put_record(record(&da, k, i as i64)).await.expect("put");
+    }
+    s.put_record(record(&db, "k1", 99)).await.expect("put");
+    // Replaced, not added.
+    s.put_record(record(&da, "k2", 7)).await.expect("replace");
+
+    let first = s.list_records(&da, None, 2).await.expect("page 1");
+    let keys =
+        |p: &crate::Page<DatasetRecord>| p.items.iter().map(|r| r.key.clone()).collect::<Vec<_>>();
+    assert_eq!(keys(&first), ["k1", "k2"]);
+    assert_eq!(first.items[1], record(&da, "k2", 7));
+    let second = s
+        .list_records(&da, first.next_cursor.clone(), 2)
+        .await
+        .expect("page 2");
+    assert_eq!(keys(&second), ["k3", "k4"]);
+    let last = s
+        .list_records(&da, second.next_cursor.clone(), 2)
+        .await
+        .expect("page 3");
+    assert_eq!(keys(&last), ["k5"]);
+    assert!(last.next_cursor.is_none(), "no cursor after the last page");
+    let other = s.list_records(&db, None, 10).await.expect("other dataset");
+    assert_eq!(other.items, vec![record(&db, "k1", 99)]);
+    // Bad limits and foreign cursors are `Invalid`.
+    for limit in [0, crate::MAX_PAGE + 1] {
+        assert!(matches!(
+            s.list_records(&da, None, limit).await,
+            Err(StoreError::Invalid(_))
+        ));
+    }
+    let foreign = crate::Cursor::encode(vec![serde_json::json!("w"), serde_json::json!("x")]);
+    assert!(matches!(
+        s.list_records(&da, Some(foreign), 5).await,
+        Err(StoreError::Invalid(_))
+    ));
+}

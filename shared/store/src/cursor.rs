@@ -41,3 +41,22 @@ impl Cursor {
             .ok_or_else(|| StoreError::Invalid("cursor does not fit this list".into()))
     }
 }
+
+/// The cursor of a dataset record list after record `key` (every [`crate::DatasetStore`]
+/// adapter uses it, so a cursor means the same on each).
+pub fn record_cursor(key: &str) -> String {
+    Cursor::encode(vec![Value::from("d"), Value::from(key)])
+}
+
+/// The key a [`record_cursor`] continues after; a cursor of another list is `Invalid`.
+pub fn parse_record_cursor(cursor: Option<&str>) -> Result<Option<String>> {
+    cursor
+        .map(|c| {
+            let c = Cursor::decode(c)?;
+            if c.0.len() != 2 || c.str(0)? != "d" {
+                return Err(StoreError::Invalid("cursor does not fit this list".into()));
+            }
+            Ok(c.str(1)?.to_owned())
+        })
+        .transpose()
+}

@@ -21,7 +21,7 @@ pub mod contract;
 
 mod cursor;
 
-pub use cursor::Cursor;
+pub use cursor::{Cursor, parse_record_cursor, record_cursor};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -605,4 +605,41 @@ pub trait Store:
 impl<T> Store for T where
     T: WorkflowStore + RunStore + FormStore + RouteStore + ConnectionStore + AuditStore
 {
+}
+
+// ---------------------------------------------------------------- datasets
+
+/// A record a store node (`action.store`) wrote into a dataset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DatasetRecord {
+    /// The dataset's partition: `<org>#<name>` for workflows published through the API (the
+    /// compiler's dataset namespace), the bare name for `concertmaster run`.
+    pub dataset: String,
+    /// The record's key (unique in its dataset; writing it again replaces the record).
+    pub key: String,
+    /// The record.
+    pub data: Value,
+    /// The run (execution ARN) that stored it.
+    pub run_id: String,
+    /// The node that stored it.
+    pub node_id: String,
+    /// When (RFC 3339, the state's entered time).
+    pub stored_at: String,
+}
+
+/// Datasets: written by store nodes (the embedded engine through `cm-local`, Step Functions'
+/// `dynamodb:putItem` into the datasets table in the cloud), read by the API.
+pub trait DatasetStore: Send + Sync + 'static {
+    /// Writes the record at `(dataset, key)`, replacing one there.
+    fn put_record(&self, record: DatasetRecord) -> impl Future<Output = Result<()>> + Send;
+
+    /// A dataset's records by key (byte order), after `cursor` ([`record_cursor`]), at most
+    /// `limit` (1..=[`MAX_PAGE`]).
+    fn list_records(
+        &self,
+        dataset: &str,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Page<DatasetRecord>>> + Send;
 }

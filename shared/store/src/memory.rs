@@ -72,6 +72,8 @@ struct State {
     subscriptions: BTreeSet<(String, String)>,
     /// (org, seq, event) in append order.
     audit: Vec<(String, i64, AuditEvent)>,
+    /// Dataset records by (dataset, key).
+    records: BTreeMap<(String, String), crate::DatasetRecord>,
     /// The last sequence number handed out (audit events, node executions).
     seq: i64,
 }
@@ -595,6 +597,38 @@ impl ConnectionStore for MemoryStore {
             .collect();
         found.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(found)
+    }
+}
+
+impl crate::DatasetStore for MemoryStore {
+    async fn put_record(&self, record: crate::DatasetRecord) -> Result<()> {
+        self.state()
+            .records
+            .insert((record.dataset.clone(), record.key.clone()), record);
+        Ok(())
+    }
+
+    async fn list_records(
+        &self,
+        dataset: &str,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> Result<Page<crate::DatasetRecord>> {
+        check_limit(limit)?;
+        let after = crate::parse_record_cursor(cursor.as_deref())?;
+        let from = match after {
+            Some(k) => Bound::Excluded((dataset.to_owned(), k)),
+            None => Bound::Included((dataset.to_owned(), String::new())),
+        };
+        let items: Vec<crate::DatasetRecord> = self
+            .state()
+            .records
+            .range((from, Bound::Unbounded))
+            .take_while(|((d, _), _)| d == dataset)
+            .take(limit + 1)
+            .map(|(_, r)| r.clone())
+            .collect();
+        Ok(page(items, limit, |r| crate::record_cursor(&r.key)))
     }
 }
 

@@ -31,6 +31,12 @@ mod sqlite_in_memory {
     cm_store::contract_tests!(SqliteStore::in_memory().unwrap());
 }
 
+/// `DatasetStore` on memory (cm-local's SQLite and DynamoDB run it in their crates).
+#[tokio::test]
+async fn datasets() {
+    cm_store::contract::datasets(&MemoryStore::new()).await;
+}
+
 /// `RouteIndex` (memory and SQLite; not in the suite every adapter runs).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn routes_by_kind() {

@@ -125,7 +125,8 @@ impl Api {
         if embedded {
             state = state
                 .with_dead_letters(local.clone())
-                .with_local_queue(local.clone());
+                .with_local_queue(local.clone())
+                .with_datasets(local.clone());
         }
         tokio::spawn(cm_api::live::follow_engine(engine.clone(), state.clone()));
         Api {
