@@ -7,10 +7,10 @@ import { tiny } from './helpers';
 const edgeIds = workflowToGraph(tiny).edges.map((e) => e.id);
 
 describe('validation display', () => {
-  it('places findings on nodes by nodeId, node, or path', () => {
+  it('places findings on nodes by nodeId or path', () => {
     const findings: Finding[] = [
       { code: 'node.invalid_config', severity: 'error', nodeId: 'yes', path: '/nodes/2/config', message: 'config: "fields" is a required property' },
-      { code: 'trigger.invalid_config', severity: 'error', node: 'start', path: '/config', message: 'bad cron' },
+      { code: 'trigger.invalid_config', severity: 'error', nodeId: 'start', path: '/config', message: 'bad cron' },
       { code: 'template.not_upstream', severity: 'warning', path: '/nodes/1/config/rules/0/field', message: 'not upstream' },
     ];
     const p = buildProblems(findings, tiny, edgeIds);

@@ -96,12 +96,12 @@ describe('live event reduction', () => {
 
   it('reads a node input, output and error from the history', () => {
     const h: HistoryEvent[] = [
-      { id: 1, timestamp: 't', type: 'ExecutionStarted' },
-      { id: 2, timestamp: 't', type: 'PassStateEntered', stateEnteredEventDetails: { name: 'a', input: '{"x":1}' } },
-      { id: 3, timestamp: 't', type: 'PassStateExited', stateExitedEventDetails: { name: 'a', output: '{"x":2}' } },
-      { id: 4, timestamp: 't', type: 'TaskStateEntered', stateEnteredEventDetails: { name: 'b', input: '{"x":2}' } },
-      { id: 5, timestamp: 't', type: 'TaskFailed', taskFailedEventDetails: { error: 'Boom', cause: 'because' } },
-      { id: 6, timestamp: 't', type: 'ExecutionFailed', executionFailedEventDetails: { error: 'Boom', cause: 'because' } },
+      { id: 1, previousEventId: 0, timestamp: 't', type: 'ExecutionStarted' },
+      { id: 2, previousEventId: 1, timestamp: 't', type: 'PassStateEntered', stateEnteredEventDetails: { name: 'a', input: '{"x":1}' } },
+      { id: 3, previousEventId: 2, timestamp: 't', type: 'PassStateExited', stateExitedEventDetails: { name: 'a', output: '{"x":2}' } },
+      { id: 4, previousEventId: 3, timestamp: 't', type: 'TaskStateEntered', stateEnteredEventDetails: { name: 'b', input: '{"x":2}' } },
+      { id: 5, previousEventId: 4, timestamp: 't', type: 'TaskFailed', taskFailedEventDetails: { error: 'Boom', cause: 'because' } },
+      { id: 6, previousEventId: 5, timestamp: 't', type: 'ExecutionFailed', executionFailedEventDetails: { error: 'Boom', cause: 'because' } },
     ];
     expect(nodeDetailsFromHistory(h, 'a')).toEqual({ input: { x: 1 }, output: { x: 2 }, error: undefined, cause: undefined });
     expect(nodeDetailsFromHistory(h, 'b')).toMatchObject({ input: { x: 2 }, error: 'Boom', cause: 'because' });

@@ -4,23 +4,25 @@
 
 import type { paths } from './schema';
 import type {
+  ApprovalList,
   ApprovalView,
   Compiled,
   ErrorBody,
   Finding,
   FormDefinition,
-  HistoryEvent,
-  NodeExecution,
+  HistoryEventList,
+  NodeExecutionList,
   NodeTypeList,
-  Page,
   Published,
+  RunPage,
   RunRecord,
   RunStatus,
   Submitted,
   Validation,
   WorkflowDoc,
-  WorkflowSummary,
+  WorkflowPage,
   WorkflowVersion,
+  WorkflowVersionPage,
 } from './types';
 import type { Workflow } from '../model/workflow';
 
@@ -122,7 +124,7 @@ export async function call<T>(method: Method, path: ApiPath, opts: CallOptions =
 
 export const api = {
   listWorkflows: (q: { search?: string; templates?: boolean; cursor?: string; limit?: number } = {}) =>
-    call<Page<WorkflowSummary>>('GET', '/v1/workflows', { query: q }),
+    call<WorkflowPage>('GET', '/v1/workflows', { query: q }),
   getWorkflow: (id: string) => call<WorkflowDoc>('GET', '/v1/workflows/{id}', { params: { id } }),
   createWorkflow: (definition: Workflow, isTemplate?: boolean) =>
     call<WorkflowDoc>('POST', '/v1/workflows', { body: { definition, isTemplate } }),
@@ -130,7 +132,7 @@ export const api = {
     call<WorkflowDoc>('PUT', '/v1/workflows/{id}', { params: { id }, body: { definition, expectedVersion } }),
   deleteWorkflow: (id: string) => call<null>('DELETE', '/v1/workflows/{id}', { params: { id } }),
   listVersions: (id: string, cursor?: string) =>
-    call<Page<WorkflowVersion>>('GET', '/v1/workflows/{id}/versions', { params: { id }, query: { cursor, limit: 100 } }),
+    call<WorkflowVersionPage>('GET', '/v1/workflows/{id}/versions', { params: { id }, query: { cursor, limit: 100 } }),
   getVersion: (id: string, version: number) =>
     call<WorkflowVersion>('GET', '/v1/workflows/{id}/versions/{version}', { params: { id, version } }),
   validate: (definition: Workflow) => call<Validation>('POST', '/v1/validate', { body: definition }),
@@ -138,26 +140,26 @@ export const api = {
     call<Compiled>('GET', '/v1/workflows/{id}/compile', { params: { id }, query: { version } }),
   publish: (id: string, version?: number) =>
     call<Published>('POST', '/v1/workflows/{id}/publish', { params: { id }, body: version ? { version } : {} }),
-  listTemplates: () => call<Page<WorkflowSummary>>('GET', '/v1/templates', { query: { limit: 100 } }),
+  listTemplates: () => call<WorkflowPage>('GET', '/v1/templates', { query: { limit: 100 } }),
   fromTemplate: (templateId: string, id: string, name?: string) =>
     call<WorkflowDoc>('POST', '/v1/workflows/from-template', { body: { templateId, id, name } }),
   nodeTypes: () => call<NodeTypeList>('GET', '/v1/node-types'),
   startRun: (id: string, input: unknown, idempotencyKey?: string) =>
     call<RunRecord>('POST', '/v1/workflows/{id}/runs', { params: { id }, body: { input, idempotencyKey } }),
   listRuns: (q: { workflowId?: string; status?: RunStatus | ''; cursor?: string; limit?: number } = {}) =>
-    call<Page<RunRecord>>('GET', '/v1/runs', { query: q }),
+    call<RunPage>('GET', '/v1/runs', { query: q }),
   getRun: (id: string) => call<RunRecord>('GET', '/v1/runs/{id}', { params: { id } }),
   cancelRun: (id: string) => call<RunRecord>('POST', '/v1/runs/{id}/cancel', { params: { id } }),
   redrive: (id: string, latest = false) =>
     call<RunRecord>('POST', '/v1/runs/{id}/redrive', { params: { id }, body: { latest } }),
   runEvents: (id: string, after?: number) =>
-    call<{ items: HistoryEvent[] }>('GET', '/v1/runs/{id}/events', { params: { id }, query: { after, limit: 1000 } }),
-  runNodes: (id: string) => call<{ items: NodeExecution[] }>('GET', '/v1/runs/{id}/nodes', { params: { id } }),
+    call<HistoryEventList>('GET', '/v1/runs/{id}/events', { params: { id }, query: { after, limit: 1000 } }),
+  runNodes: (id: string) => call<NodeExecutionList>('GET', '/v1/runs/{id}/nodes', { params: { id } }),
   getForm: (formId: string) =>
     call<FormDefinition>('GET', '/v1/forms/{formId}', { params: { formId }, auth: false }),
   submitForm: (formId: string, data: unknown, clientKey?: string) =>
     call<Submitted>('POST', '/v1/forms/{formId}/responses', { params: { formId }, body: { data, clientKey }, auth: false }),
-  listApprovals: (pending = true) => call<{ items: ApprovalView[] }>('GET', '/v1/approvals', { query: { pending } }),
+  listApprovals: (pending = true) => call<ApprovalList>('GET', '/v1/approvals', { query: { pending } }),
   getApproval: (id: string) => call<ApprovalView>('GET', '/v1/approvals/{id}', { params: { id } }),
   decide: (id: string, approve: boolean, comment: string) =>
     call<ApprovalView>('POST', '/v1/approvals/{id}/decision', { params: { id }, body: { approve, comment } }),

@@ -633,7 +633,9 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": Record<string, never>;
+                        "application/json": {
+                            [key: string]: unknown;
+                        };
                     };
                 };
             };
@@ -655,6 +657,11 @@ export interface components {
             /** @description The run started. */
             runId: string;
         };
+        /** @description A list of approvals (`GET /v1/approvals`). */
+        ApprovalList: {
+            /** @description Newest first. */
+            items: components["schemas"]["ApprovalView"][];
+        };
         /** @description An approval request with its status. */
         ApprovalView: {
             /** @description Approval id. */
@@ -674,11 +681,15 @@ export interface components {
             /** @description Who may decide. */
             approvers: string[];
             /** @description The data to decide on. */
-            data: Record<string, never>;
+            data: {
+                [key: string]: unknown;
+            };
             /** @description `pending`, `approved`, `rejected`. */
             status: string;
             /** @description The decision, once decided. */
-            decision?: Record<string, never> | null;
+            decision?: {
+                [key: string]: unknown;
+            } | null;
             /**
              * Format: int64
              * @description Requested (ms).
@@ -714,7 +725,9 @@ export interface components {
              */
             trigger: string;
             /** @description The run input the run is started with when re-driven. */
-            payload: Record<string, never>;
+            payload: {
+                [key: string]: unknown;
+            };
             /**
              * @description The last failure's stable name (`ConcertMaster.Internal`, `ConcertMaster.StartFailed`,
              *     `ConcertMaster.InvalidInput`, …).
@@ -756,7 +769,9 @@ export interface components {
             /** @description What went wrong and, for 4xx, what to fix. */
             message: string;
             /** @description Structured facts (findings, violations), when there are any. */
-            details: Record<string, never>;
+            details: {
+                [key: string]: unknown;
+            };
         };
         /** @description Body of create-from-template. */
         FromTemplate: {
@@ -766,6 +781,11 @@ export interface components {
             id: string;
             /** @description The new workflow's name (default: the template's). */
             name?: string | null;
+        };
+        /** @description Health. */
+        Health: {
+            /** @description `ok`. */
+            status: string;
         };
         /** @description One live event. */
         LiveEvent: {
@@ -812,7 +832,7 @@ export interface components {
         /** @description What publishing did. */
         Published: {
             /** @description The workflow. */
-            workflow: Record<string, never>;
+            workflow: components["schemas"]["WorkflowSummary"];
             /** @description The state machine ARN. */
             stateMachine: string;
             /** @description `STANDARD` or `EXPRESS`. */
@@ -841,7 +861,9 @@ export interface components {
             /** @description The record's key. */
             key: string;
             /** @description The record. */
-            data: Record<string, never>;
+            data: {
+                [key: string]: unknown;
+            };
             /** @description The run (execution ARN) that stored it. */
             runId: string;
             /** @description The node that stored it. */
@@ -869,14 +891,18 @@ export interface components {
         /** @description Body of start-run. */
         StartRun: {
             /** @description The run input (the trigger's output). */
-            input?: Record<string, never>;
+            input?: {
+                [key: string]: unknown;
+            };
             /** @description Starting twice with the same key returns the first run. */
             idempotencyKey?: string | null;
         };
         /** @description A form submission. */
         Submission: {
             /** @description The fields. */
-            data: Record<string, never>;
+            data: {
+                [key: string]: unknown;
+            };
             /** @description Submitting twice with the same key stores one response and starts one run. */
             clientKey?: string | null;
         };
@@ -906,16 +932,18 @@ export interface components {
             /** @description No error findings. */
             valid: boolean;
             /** @description Every finding. */
-            findings: Record<string, never>[];
+            findings: components["schemas"]["Finding"][];
         };
         /** @description A workflow with its latest definition and validation findings. */
         WorkflowDoc: {
             /** @description State. */
-            workflow: Record<string, never>;
-            /** @description The latest version's document. */
-            definition: Record<string, never>;
+            workflow: components["schemas"]["WorkflowSummary"];
+            /** @description The latest version's document. A workflow document (the Workflow schema) as saved: it parses, but need not validate (the findings say what is wrong). */
+            definition: {
+                [key: string]: unknown;
+            };
             /** @description Validation findings of the latest version (errors block publishing, not saving). */
-            findings: Record<string, never>[];
+            findings: components["schemas"]["Finding"][];
         };
         /**
          * ConcertMaster workflow
@@ -970,7 +998,9 @@ export interface components {
              *     the form `{{ expression }}` are templates evaluated against the run document.
              * @default {}
              */
-            config: Record<string, never>;
+            config: {
+                [key: string]: unknown;
+            };
             /** @description Where the builder draws the node. */
             position?: components["schemas"]["Position"] | null;
             /** @description Retry rules replacing the node type's default policy; `[]` disables retries. */
@@ -1073,6 +1103,470 @@ export interface components {
         QueryLanguage: "JSONPath" | "JSONata";
         /** @description Requested Step Functions workflow type. */
         ExecutionTypeSetting: "auto" | "standard" | "express";
+        /** @description A workflow's current state (without its definition). */
+        WorkflowSummary: {
+            /** @description Workflow id (unique in the organisation). */
+            id: string;
+            /** @description Display name. */
+            name: string;
+            /** @description Description. */
+            description: string;
+            /**
+             * Format: uint32
+             * @description The newest version (1 when created).
+             */
+            latestVersion: number;
+            /**
+             * Format: uint32
+             * @description The published version, if any.
+             */
+            publishedVersion: number | null;
+            /** @description What the published version runs as (state machine ARN). */
+            stateMachine: string | null;
+            /** @description Listed as a template. */
+            isTemplate: boolean;
+            /**
+             * Format: int64
+             * @description Created (ms).
+             */
+            createdAtMs: number;
+            /** @description Created by (subject). */
+            createdBy: string;
+            /**
+             * Format: int64
+             * @description Last changed (ms).
+             */
+            updatedAtMs: number;
+            /** @description Last changed by. */
+            updatedBy: string;
+        };
+        /** @description One page of a list and the cursor of the next, if there is more. */
+        WorkflowPage: {
+            /** @description The items. */
+            items: components["schemas"]["WorkflowSummary"][];
+            /** @description Opaque cursor for the next page. */
+            nextCursor?: string;
+        };
+        /** @description One immutable version of a workflow. */
+        WorkflowVersion: {
+            /** @description Workflow id. */
+            workflowId: string;
+            /**
+             * Format: uint32
+             * @description Version number (1, 2, …).
+             */
+            version: number;
+            /** @description The workflow document (JSON) of this version. A workflow document (the Workflow schema) as saved: it parses, but need not validate (the findings say what is wrong). */
+            definition: {
+                [key: string]: unknown;
+            };
+            /**
+             * Format: int64
+             * @description Created (ms).
+             */
+            createdAtMs: number;
+            /** @description Created by. */
+            createdBy: string;
+        };
+        /** @description One page of a list and the cursor of the next, if there is more. */
+        WorkflowVersionPage: {
+            /** @description The items. */
+            items: components["schemas"]["WorkflowVersion"][];
+            /** @description Opaque cursor for the next page. */
+            nextCursor?: string;
+        };
+        /** @description One problem found in a workflow. */
+        Finding: {
+            /** @description Stable machine-readable code, e.g. `edge.unknown_target` (see `docs/validation.md`). */
+            code: string;
+            /** @description Error or warning. */
+            severity: components["schemas"]["Severity"];
+            /** @description Node the finding is about, if any. */
+            nodeId?: string;
+            /**
+             * Format: uint
+             * @description Index of the edge in `edges` the finding is about, if any.
+             */
+            edge?: number;
+            /** @description JSON Pointer into the workflow document (e.g. `/nodes/3/config/url`). */
+            path: string;
+            /** @description Nodes involved, in order (e.g. the nodes of a cycle). */
+            nodes?: string[];
+            /** @description What is wrong and how to fix it. */
+            message: string;
+        };
+        /** @description The compiler's output. */
+        Compiled: {
+            /** @description The ASL definition. */
+            definition: {
+                [key: string]: unknown;
+            };
+            /** @description State name → node. */
+            stateMap: {
+                [key: string]: components["schemas"]["StateRef"];
+            };
+            /** @description Standard or Express. */
+            executionType: components["schemas"]["ExecutionType"];
+            /** @description Why that type. */
+            executionTypeReason: string;
+            /** @description Size and cost figures. */
+            stats: components["schemas"]["CompileStats"];
+            /** @description Warnings from validation. */
+            warnings: components["schemas"]["Finding"][];
+        };
+        /** @description One run of a workflow version. */
+        RunRecord: {
+            /** @description Run id (the execution name). */
+            id: string;
+            /** @description The workflow. */
+            workflowId: string;
+            /**
+             * Format: uint32
+             * @description The version that runs.
+             */
+            workflowVersion: number;
+            /** @description The execution ARN. */
+            executionArn: string;
+            /** @description Status. */
+            status: components["schemas"]["RunStatus"];
+            /** @description The trigger type that started it (`trigger.manual`, …). */
+            trigger: string;
+            /** @description Run input. */
+            input: unknown;
+            /** @description Output, once succeeded. */
+            output: unknown;
+            /** @description Error name, once failed. */
+            error: string | null;
+            /** @description Error cause. */
+            cause: string | null;
+            /** @description The client's idempotency key, if it gave one. */
+            idempotencyKey: string | null;
+            /** @description Who started it. */
+            startedBy: string;
+            /**
+             * Format: int64
+             * @description Started (ms).
+             */
+            startedAtMs: number;
+            /**
+             * Format: int64
+             * @description Ended (ms).
+             */
+            endedAtMs: number | null;
+            /** @description The run this one re-runs (redrive/retry), if any. */
+            retryOf: string | null;
+        };
+        /** @description One page of a list and the cursor of the next, if there is more. */
+        RunPage: {
+            /** @description The items. */
+            items: components["schemas"]["RunRecord"][];
+            /** @description Opaque cursor for the next page. */
+            nextCursor?: string;
+        };
+        /**
+         * @description `{items: [T]}`: a list that is not paged (node types, history events, node executions).
+         *     Only describes: those handlers build the JSON themselves.
+         */
+        NodeExecutionList: {
+            /** @description The items. */
+            items: components["schemas"]["NodeExecution"][];
+        };
+        /**
+         * @description `{items: [T]}`: a list that is not paged (node types, history events, node executions).
+         *     Only describes: those handlers build the JSON themselves.
+         */
+        HistoryEventList: {
+            /** @description The items. */
+            items: components["schemas"]["HistoryEvent"][];
+        };
+        /** @description Everything the validator, compiler, builder and runtime need to know about a node type. */
+        NodeTypeDescriptor: {
+            /** @description Type id, e.g. `action.http`. */
+            type: string;
+            /**
+             * Format: uint32
+             * @description Version of the type's contract (config schema + behaviour).
+             */
+            version: number;
+            /** @description Palette group. */
+            category: components["schemas"]["Category"];
+            /** @description Short display name. */
+            title: string;
+            /** @description One or two sentences for the palette and docs. */
+            description: string;
+            /**
+             * @description Icon hint for the builder (an icon name, e.g. `globe`).
+             * @default
+             */
+            icon: string;
+            /** @description JSON Schema (draft 2020-12) of the node's `config`. */
+            configSchema: {
+                [key: string]: unknown;
+            } | boolean;
+            /**
+             * @description Output ports when no [`PortRule`] applies. Defaults to a single `out` port.
+             * @default [
+             *       {
+             *         "name": "out"
+             *       }
+             *     ]
+             */
+            outputPorts: components["schemas"]["PortSpec"][];
+            /** @description Config-dependent ports (e.g. one port per switch case). */
+            portRules?: components["schemas"]["PortRule"][];
+            /** @description How the node runs. */
+            execution: components["schemas"]["Execution"];
+            /** @description Retry rules used when the node sets none. */
+            defaultRetry?: components["schemas"]["RetryRule"][];
+            /**
+             * Format: uint32
+             * @description Timeout applied when the node sets none (seconds per attempt).
+             */
+            defaultTimeoutSeconds?: number;
+        };
+        /**
+         * @description `{items: [T]}`: a list that is not paged (node types, history events, node executions).
+         *     Only describes: those handlers build the JSON themselves.
+         */
+        NodeTypeList: {
+            /** @description The items. */
+            items: components["schemas"]["NodeTypeDescriptor"][];
+        };
+        /** @description The public definition of a form: what its page renders. */
+        FormDefinition: {
+            /** @description The form's title. */
+            title: string;
+            /** @description Text shown under the title. */
+            description?: string;
+            /** @description JSON Schema of the fields (an object schema). */
+            schema: {
+                [key: string]: unknown;
+            };
+            /** @description Layout hints (widgets, order, placeholders), if any. */
+            uiSchema?: unknown;
+            /** @description The submit button's label ([`DEFAULT_SUBMIT_LABEL`] unless configured). */
+            submitLabel: string;
+            /** @description Shown after a successful submission ([`DEFAULT_SUCCESS_MESSAGE`] unless configured). */
+            successMessage: string;
+        };
+        /** @description One page of a list and the cursor of the next, if there is more. */
+        FormResponsePage: {
+            /** @description The items. */
+            items: components["schemas"]["FormResponse"][];
+            /** @description Opaque cursor for the next page. */
+            nextCursor?: string;
+        };
+        /** @description One page of a list and the cursor of the next, if there is more. */
+        AuditEventPage: {
+            /** @description The items. */
+            items: components["schemas"]["AuditEvent"][];
+            /** @description Opaque cursor for the next page. */
+            nextCursor?: string;
+        };
+        /** @description How bad a finding is. */
+        Severity: "error" | "warning";
+        /** @description Which node an ASL state belongs to (for live status overlays). */
+        StateRef: {
+            /** @description The node, if the state belongs to one. */
+            nodeId?: string;
+            /** @description What the state does. */
+            role: components["schemas"]["StateRole"];
+        };
+        /** @description What a state of the compiled machine does for its node. */
+        StateRole: "node" | "guard" | "skip" | "port" | "catch" | "prepare" | "dispatch" | "parallel" | "merge" | "end";
+        /** @description Step Functions workflow type. */
+        ExecutionType: "STANDARD" | "EXPRESS";
+        /** @description Figures about a compiled machine. */
+        CompileStats: {
+            /**
+             * Format: uint
+             * @description Number of ASL states (all scopes).
+             */
+            states: number;
+            /**
+             * Format: uint
+             * @description Size of the definition as compact JSON (what AWS counts; limit 1,048,576).
+             */
+            definitionBytes: number;
+            /**
+             * Format: uint64
+             * @description Projected history events of one run in the worst case (every node runs, loops iterate
+             *     `settings.estimatedItemsPerLoop` times, no retries).
+             */
+            projectedHistoryEvents: number;
+            /**
+             * Format: double
+             * @description Worst-case duration (timeouts and retries included), if bounded.
+             */
+            worstCaseSeconds: number | null;
+        };
+        /** @description Where a run stands (the execution statuses of Step Functions). */
+        RunStatus: "RUNNING" | "SUCCEEDED" | "FAILED" | "TIMED_OUT" | "ABORTED";
+        /** @description One node's visit in a run (for the live view and history). */
+        NodeExecution: {
+            /** @description The node. */
+            nodeId: string;
+            /**
+             * @description Distinguishes visits of the same node (for-each items, redrives): the engine's step
+             *     key.
+             */
+            step: string;
+            /** @description `running`, `succeeded`, `failed`. */
+            status: string;
+            /**
+             * Format: int64
+             * @description Started (ms).
+             */
+            startedAtMs: number;
+            /**
+             * Format: int64
+             * @description Ended (ms).
+             */
+            endedAtMs: number | null;
+            /** @description Output preview (size-capped JSON text). */
+            outputPreview: string | null;
+            /** @description Error name. */
+            error: string | null;
+        };
+        /**
+         * @description One execution history event in Step Functions' `GetExecutionHistory` shape, from the
+         *     embedded engine and from Step Functions alike: `input` / `output` in the details are JSON
+         *     text, as AWS returns them. Only describes: the runtimes build the JSON
+         *     ([`crate::runtime::RuntimeEvent::aws`]).
+         */
+        HistoryEvent: {
+            /**
+             * Format: uint64
+             * @description Event id (1, 2, …).
+             */
+            id: number;
+            /**
+             * Format: uint64
+             * @description The event before it (0 for the first).
+             */
+            previousEventId: number;
+            /** @description When (RFC 3339). */
+            timestamp: string;
+            /** @description Step Functions event type (`ExecutionStarted`, `TaskStateEntered`, …). */
+            type: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** @description Palette group of a node type. */
+        Category: "trigger" | "transform" | "condition" | "action" | "flow";
+        /** @description An output port. */
+        PortSpec: {
+            /** @description Port name used in edges (`fromPort`). */
+            name: string;
+            /** @description Display label. */
+            label?: string;
+            /** @description Whether validation requires an edge leaving this port. */
+            required?: boolean;
+        };
+        /** @description Ports that depend on the node's config. */
+        PortRule: {
+            /** @constant */
+            kind: "fromConfigArray";
+            /** @description JSON Pointer to an array in the config. */
+            pointer: string;
+            /** @description Field of each element holding the port name. */
+            nameField: string;
+            /**
+             * @description Whether the generated ports are required.
+             * @default false
+             */
+            required: boolean;
+            /**
+             * @description Ports after the generated ones.
+             * @default []
+             */
+            append: components["schemas"]["PortSpec"][];
+        } | {
+            /** @constant */
+            kind: "whenConfigEquals";
+            /** @description JSON Pointer into the config. */
+            pointer: string;
+            /** @description Value to compare with. */
+            equals: unknown;
+            /** @description Ports in that case. */
+            ports: components["schemas"]["PortSpec"][];
+        };
+        /** @description How a node of this type runs. */
+        Execution: {
+            /** @constant */
+            kind: "trigger";
+        } | {
+            /** @constant */
+            kind: "native";
+            /** @description Which state type. */
+            state: components["schemas"]["NativeState"];
+        } | {
+            /** @constant */
+            kind: "service";
+            /** @description Which integration. */
+            integration: components["schemas"]["ServiceIntegration"];
+        } | {
+            /** @constant */
+            kind: "nodeRunner";
+            /**
+             * @description Whether the task parks on a task token (`.waitForTaskToken`).
+             * @default false
+             */
+            callback: boolean;
+        } | {
+            /** @constant */
+            kind: "plugin";
+            /** @description Where the plugin runs. */
+            executor: components["schemas"]["PluginExecutor"];
+        };
+        /** @description Native ASL state used for a node. */
+        NativeState: "pass" | "choice" | "wait" | "map";
+        /** @description AWS service integrations the compiler emits directly. */
+        ServiceIntegration: "dynamodbPutItem" | "sqsSendMessage" | "startExecution";
+        /** @description Where a plugin runs. */
+        PluginExecutor: {
+            /** @description Lambda function ARN or name invoked in the cloud. */
+            lambdaArn?: string;
+            /** @description HTTP endpoint the embedded engine POSTs the event to. */
+            httpUrl?: string;
+        };
+        /** @description One submission of a form. */
+        FormResponse: {
+            /** @description Response id. */
+            id: string;
+            /** @description The workflow whose form it is. */
+            workflowId: string;
+            /** @description The client's idempotency key. */
+            clientKey: string | null;
+            /** @description The submitted fields. */
+            data: unknown;
+            /**
+             * Format: int64
+             * @description Submitted (ms).
+             */
+            submittedAtMs: number;
+            /** @description The run it started. */
+            runId: string | null;
+        };
+        /** @description Who did what. */
+        AuditEvent: {
+            /**
+             * Format: int64
+             * @description When (ms).
+             */
+            atMs: number;
+            /** @description Who (token subject). */
+            actor: string;
+            /**
+             * @description What: `workflow.create`, `workflow.update`, `workflow.publish`, `workflow.delete`,
+             *     `run.start`, `run.cancel`, `run.redrive`, `approval.decide`, ….
+             */
+            action: string;
+            /** @description What it was done to (`workflow:<id>`, `run:<id>`). */
+            target: string;
+            /** @description Extra facts (version numbers, …). */
+            details: unknown;
+        };
     };
     responses: never;
     parameters: never;
@@ -1097,7 +1591,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, never>;
+                    "application/json": components["schemas"]["Health"];
                 };
             };
         };
@@ -1115,7 +1609,9 @@ export interface operations {
         /** @description JSON or form-encoded body, as the trigger accepts */
         requestBody: {
             content: {
-                "application/json": Record<string, never>;
+                "application/json": {
+                    [key: string]: unknown;
+                };
             };
         };
         responses: {
@@ -1193,7 +1689,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, never>;
+                    "application/json": components["schemas"]["ApprovalList"];
                 };
             };
             /** @description Malformed request (parameter, cursor, limit or JSON body) */
@@ -1376,7 +1872,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, never>;
+                    "application/json": components["schemas"]["AuditEventPage"];
                 };
             };
             /** @description Malformed request (parameter, cursor, limit or JSON body) */
@@ -1599,7 +2095,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, never>;
+                    "application/json": components["schemas"]["RunRecord"];
                 };
             };
             /** @description Malformed request (parameter, cursor, limit or JSON body) */
@@ -1676,7 +2172,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, never>;
+                    "application/json": components["schemas"]["FormDefinition"];
                 };
             };
             /** @description Malformed request (parameter, cursor, limit or JSON body) */
@@ -1800,7 +2296,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, never>;
+                    "application/json": components["schemas"]["NodeTypeList"];
                 };
             };
             /** @description Unknown category */
@@ -1841,7 +2337,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, never>;
+                    "application/json": components["schemas"]["NodeTypeDescriptor"];
                 };
             };
             /** @description Malformed request (parameter, cursor, limit or JSON body) */
@@ -1886,7 +2382,9 @@ export interface operations {
         /** @description The message body: any JSON value, sent as its JSON text (the run input's `body` is this value) */
         requestBody: {
             content: {
-                "application/json": Record<string, never>;
+                "application/json": {
+                    [key: string]: unknown;
+                };
             };
         };
         responses: {
@@ -1979,7 +2477,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, never>;
+                    "application/json": components["schemas"]["RunPage"];
                 };
             };
             /** @description Bad status, cursor or limit */
@@ -2020,7 +2518,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, never>;
+                    "application/json": components["schemas"]["RunRecord"];
                 };
             };
             /** @description Malformed request (parameter, cursor, limit or JSON body) */
@@ -2070,7 +2568,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, never>;
+                    "application/json": components["schemas"]["RunRecord"];
                 };
             };
             /** @description Malformed request (parameter, cursor, limit or JSON body) */
@@ -2143,7 +2641,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, never>;
+                    "application/json": components["schemas"]["HistoryEventList"];
                 };
             };
             /** @description Malformed request (parameter, cursor, limit or JSON body) */
@@ -2193,7 +2691,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, never>;
+                    "application/json": components["schemas"]["NodeExecutionList"];
                 };
             };
             /** @description Malformed request (parameter, cursor, limit or JSON body) */
@@ -2247,7 +2745,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, never>;
+                    "application/json": components["schemas"]["RunRecord"];
                 };
             };
             /** @description Malformed request (parameter, cursor, limit or JSON body) */
@@ -2335,7 +2833,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, never>;
+                    "application/json": components["schemas"]["WorkflowPage"];
                 };
             };
             /** @description Malformed request (parameter, cursor, limit or JSON body) */
@@ -2461,7 +2959,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, never>;
+                    "application/json": components["schemas"]["WorkflowPage"];
                 };
             };
             /** @description Malformed request (parameter, cursor, limit or JSON body) */
@@ -2885,7 +3383,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, never>;
+                    "application/json": components["schemas"]["Compiled"];
                 };
             };
             /** @description Malformed request (parameter, cursor, limit or JSON body) */
@@ -3039,7 +3537,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, never>;
+                    "application/json": components["schemas"]["FormResponsePage"];
                 };
             };
             /** @description Malformed request (parameter, cursor, limit or JSON body) */
@@ -3093,7 +3591,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, never>;
+                    "application/json": components["schemas"]["RunRecord"];
                 };
             };
             /** @description Started */
@@ -3102,7 +3600,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, never>;
+                    "application/json": components["schemas"]["RunRecord"];
                 };
             };
             /** @description Malformed request (parameter, cursor, limit or JSON body) */
@@ -3202,7 +3700,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, never>;
+                    "application/json": components["schemas"]["WorkflowVersionPage"];
                 };
             };
             /** @description Malformed request (parameter, cursor, limit or JSON body) */
@@ -3254,7 +3752,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, never>;
+                    "application/json": components["schemas"]["WorkflowVersion"];
                 };
             };
             /** @description Malformed request (parameter, cursor, limit or JSON body) */

@@ -15,7 +15,7 @@ export function ErrorView({ error, testId = 'error', onFinding }: { error: unkno
       {api && api.findings.length > 0 ? (
         <ul className="error-findings">
           {api.findings.map((f, i) => {
-            const node = f.nodeId ?? f.node;
+            const node = f.nodeId;
             return (
               <li key={i}>
                 <code>{f.code}</code>

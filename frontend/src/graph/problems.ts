@@ -59,7 +59,7 @@ export function buildProblems(findings: readonly Finding[], doc: Workflow | null
     const severity = f.severity === 'warning' ? 'warning' : 'error';
     if (severity === 'error') errors += 1;
     else warnings += 1;
-    let nodeId = f.nodeId ?? f.node ?? undefined;
+    let nodeId = f.nodeId ?? undefined;
     let configPointer: string | undefined;
     const nm = NODE_PATH.exec(f.path ?? '');
     if (nm) {

@@ -1,6 +1,9 @@
 // The workflow document (schemas/workflow.schema.json) and the node-type descriptor
-// (schemas/node-type.schema.json). The API's OpenAPI document types definitions and
-// descriptors as plain objects, so their shape is written here once, from the JSON Schemas.
+// (schemas/node-type.schema.json) as the builder edits and reads them. The API's generated
+// types (api/types.ts) describe them too, but as the server sends them: a stored document is
+// the body the server accepted, whose defaulted members may be absent (openapi-typescript
+// makes them required), and a descriptor as served always has every member (a test's
+// minimal one need not). The generated descriptor is assignable to this one (api/hooks.ts).
 
 export interface Position {
   x: number;

@@ -17,7 +17,7 @@
 
 use aws_lambda_events::dynamodb::Event;
 use cm_live_cloud::test_util::{
-    FakeConnections, FakePoster, Setup, check_frames, check_subscribers, fixtures, json_matches,
+    FakePoster, Setup, check_frames, check_subscribers, fixtures, json_matches,
 };
 use cm_store::memory::MemoryStore;
 use lambda_runtime::{Context, LambdaEvent};
@@ -28,9 +28,7 @@ async fn run(fixture: &Value) -> Result<(), String> {
     let (store, poster) = (MemoryStore::new(), FakePoster::new());
     let setup: Setup =
         serde_json::from_value(fixture["setup"].clone()).map_err(|e| format!("setup: {e}"))?;
-    setup
-        .apply(&store, &FakeConnections::new(), &poster)
-        .await?;
+    setup.apply(&store, &poster).await?;
     let event: Event =
         serde_json::from_value(fixture["event"].clone()).map_err(|e| format!("event: {e}"))?;
     let (report, response) = status_pusher::handle(&store, &poster, &event).await;
@@ -80,6 +78,9 @@ async fn a_store_failure_is_a_batch_item_failure_from_its_record() {
         }
         async fn delete_connection(&self, _: &str) -> Result<()> {
             Ok(())
+        }
+        async fn get_connection(&self, _: &str) -> Result<Option<Connection>> {
+            Ok(None)
         }
         async fn subscribe(&self, _: &str, _: &str) -> Result<()> {
             Ok(())

@@ -6,7 +6,7 @@
 
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use cm_live_cloud::test_util::{
-    FakeConnections, FakePoster, Setup, check_subscribers, fixtures, recorded_connection,
+    FakePoster, Setup, check_subscribers, fixtures, recorded_connection,
 };
 use cm_store::memory::MemoryStore;
 use lambda_runtime::{Context, LambdaEvent};
@@ -17,9 +17,7 @@ async fn run(fixture: &Value) -> Result<(), String> {
     let store = MemoryStore::new();
     let setup: Setup =
         serde_json::from_value(fixture["setup"].clone()).map_err(|e| format!("setup: {e}"))?;
-    setup
-        .apply(&store, &FakeConnections::new(), &FakePoster::new())
-        .await?;
+    setup.apply(&store, &FakePoster::new()).await?;
     let request: ApiGatewayWebsocketProxyRequest =
         serde_json::from_value(fixture["event"].clone()).map_err(|e| format!("event: {e}"))?;
     let response = ws_disconnect::handler(&store, LambdaEvent::new(request, Context::default()))

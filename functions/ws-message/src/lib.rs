@@ -1,7 +1,7 @@
 //! The ws-message Lambda: the WebSocket API's `$default` (and `subscribe`) route. It parses
 //! the client messages of `GET /ws` (`subscribe` with topic `run:<id>` | `workflow:<id>` and
 //! optional `after`, `unsubscribe`, `ping`), checks the topic exists in the connection's
-//! organisation (found by connection id: [`ConnectionLookup`]), records the subscription, and
+//! organisation (found by connection id: `ConnectionStore::get_connection`), records the subscription, and
 //! answers `subscribed` / `unsubscribed` / `pong` / `error` frames — and, for `after` on a run,
 //! the run's replayed events — through the Management API ([`cm_live_cloud::message`]).
 //!
@@ -13,7 +13,7 @@
 //! `CONCERTMASTER_ENDPOINT_URL` ([`cm_live_cloud::Config`]).
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
-use cm_live_cloud::{ConnectionLookup, Poster, message};
+use cm_live_cloud::{Poster, message};
 use cm_store::{ConnectionStore, RunStore, WorkflowStore};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 
@@ -33,15 +33,13 @@ pub fn endpoint(req: &ApiGatewayWebsocketProxyRequest) -> Option<String> {
 }
 
 /// Handles one message event.
-pub async fn handle<S, L, P>(
+pub async fn handle<S, P>(
     store: &S,
-    lookup: &L,
     poster: &P,
     req: &ApiGatewayWebsocketProxyRequest,
 ) -> ApiGatewayProxyResponse
 where
     S: RunStore + WorkflowStore + ConnectionStore,
-    L: ConnectionLookup,
     P: Poster,
 {
     if let Some(e) = endpoint(req) {
@@ -54,7 +52,7 @@ where
         .unwrap_or_default();
     match req.body.as_deref() {
         Some(body) if !req.is_base64_encoded && !id.is_empty() => {
-            message::handle(store, lookup, poster, id, body).await;
+            message::handle(store, poster, id, body).await;
         }
         _ => {}
     }
@@ -62,16 +60,14 @@ where
 }
 
 /// The Lambda handler ([`handle`]).
-pub async fn handler<S, L, P>(
+pub async fn handler<S, P>(
     store: &S,
-    lookup: &L,
     poster: &P,
     event: LambdaEvent<ApiGatewayWebsocketProxyRequest>,
 ) -> Result<ApiGatewayProxyResponse, Diagnostic>
 where
     S: RunStore + WorkflowStore + ConnectionStore,
-    L: ConnectionLookup,
     P: Poster,
 {
-    Ok(handle(store, lookup, poster, &event.payload).await)
+    Ok(handle(store, poster, &event.payload).await)
 }

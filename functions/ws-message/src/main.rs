@@ -14,7 +14,7 @@ async fn main() -> Result<(), Error> {
         SdkPoster::new(&aws, config.ws_endpoint.as_deref()),
     );
     lambda_runtime::run(service_fn(|event| {
-        ws_message::handler(&store, &store, &poster, event)
+        ws_message::handler(&store, &poster, event)
     }))
     .await
 }

@@ -10,32 +10,25 @@
 //!             "subscribers": {"<org>": {"<topic>": ["<connection>", …]}}}}
 //! ```
 //!
-//! Over a `MemoryStore`, the fake connection lookup and the fake poster.
+//! Over a `MemoryStore`, and the fake poster.
 #![allow(clippy::unwrap_used)]
 
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
-use cm_live_cloud::test_util::{
-    FakeConnections, FakePoster, Setup, check_frames, check_subscribers, fixtures,
-};
+use cm_live_cloud::test_util::{FakePoster, Setup, check_frames, check_subscribers, fixtures};
 use cm_store::memory::MemoryStore;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::Value;
 use std::path::Path;
 
 async fn run(fixture: &Value) -> Result<(), String> {
-    let (store, lookup, poster) = (
-        MemoryStore::new(),
-        FakeConnections::new(),
-        FakePoster::new(),
-    );
+    let (store, poster) = (MemoryStore::new(), FakePoster::new());
     let setup: Setup =
         serde_json::from_value(fixture["setup"].clone()).map_err(|e| format!("setup: {e}"))?;
-    setup.apply(&store, &lookup, &poster).await?;
+    setup.apply(&store, &poster).await?;
     let request: ApiGatewayWebsocketProxyRequest =
         serde_json::from_value(fixture["event"].clone()).map_err(|e| format!("event: {e}"))?;
     let response = ws_message::handler(
         &store,
-        &lookup,
         &poster,
         LambdaEvent::new(request, Context::default()),
     )

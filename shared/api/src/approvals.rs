@@ -42,6 +42,13 @@ pub struct ApprovalView {
     pub expires_at_ms: Option<i64>,
 }
 
+/// A list of approvals (`GET /v1/approvals`).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ApprovalList {
+    /// Newest first.
+    pub items: Vec<ApprovalView>,
+}
+
 /// Approvals port.
 pub trait ApprovalDesk: Send + Sync + 'static {
     /// The approvals of organisation `org`'s runs (pending only with `pending`), newest first.

@@ -1,8 +1,185 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations.
 
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde_json::{Map, Value, json};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
+
+/// `{items: [T]}`: a list that is not paged (node types, history events, node executions).
+/// Only describes: those handlers build the JSON themselves.
+#[derive(JsonSchema)]
+pub struct Items<T> {
+    /// The items.
+    pub items: Vec<T>,
+}
+
+/// One execution history event in Step Functions' `GetExecutionHistory` shape, from the
+/// embedded engine and from Step Functions alike: `input` / `output` in the details are JSON
+/// text, as AWS returns them. Only describes: the runtimes build the JSON
+/// ([`crate::runtime::RuntimeEvent::aws`]).
+#[derive(JsonSchema)]
+#[schemars(rename_all = "camelCase")]
+pub struct HistoryEvent {
+    /// Event id (1, 2, …).
+    pub id: u64,
+    /// The event before it (0 for the first).
+    pub previous_event_id: u64,
+    /// When (RFC 3339).
+    pub timestamp: String,
+    /// Step Functions event type (`ExecutionStarted`, `TaskStateEntered`, …).
+    #[schemars(rename = "type")]
+    pub kind: String,
+    /// The details object, named after the type (`stateEnteredEventDetails`,
+    /// `taskSucceededEventDetails`, …).
+    #[schemars(flatten)]
+    pub details: Map<String, Value>,
+}
+
+/// Response bodies the handlers' annotations give as `Object` (their Rust types are other
+/// crates' serde types, which utoipa cannot describe): (path, method, status) → the component
+/// schema below that describes them.
+#[rustfmt::skip]
+pub const RESPONSE_SCHEMAS: &[(&str, &str, &str, &str)] = &[
+    ("/v1/workflows", "get", "200", "WorkflowPage"),
+    ("/v1/templates", "get", "200", "WorkflowPage"),
+    ("/v1/workflows/{id}/versions", "get", "200", "WorkflowVersionPage"),
+    ("/v1/workflows/{id}/versions/{version}", "get", "200", "WorkflowVersion"),
+    ("/v1/workflows/{id}/compile", "get", "200", "Compiled"),
+    ("/v1/workflows/{id}/runs", "post", "201", "RunRecord"),
+    ("/v1/workflows/{id}/runs", "post", "200", "RunRecord"),
+    ("/v1/workflows/{id}/responses", "get", "200", "FormResponsePage"),
+    ("/v1/node-types", "get", "200", "NodeTypeList"),
+    ("/v1/node-types/{type}", "get", "200", "NodeTypeDescriptor"),
+    ("/v1/runs", "get", "200", "RunPage"),
+    ("/v1/runs/{id}", "get", "200", "RunRecord"),
+    ("/v1/runs/{id}/cancel", "post", "200", "RunRecord"),
+    ("/v1/runs/{id}/redrive", "post", "200", "RunRecord"),
+    ("/v1/runs/{id}/events", "get", "200", "HistoryEventList"),
+    ("/v1/runs/{id}/nodes", "get", "200", "NodeExecutionList"),
+    ("/v1/forms/{formId}", "get", "200", "FormDefinition"),
+    ("/v1/dead-letters/{id}/redrive", "post", "200", "RunRecord"),
+    ("/v1/audit", "get", "200", "AuditEventPage"),
+];
+
+/// Properties of component schemas whose Rust type is another crate's (`Object` in the
+/// annotations) or a `serde_json::Value` of known shape: (schema, property, what it is).
+const PROPERTY_SCHEMAS: &[(&str, &str, Property)] = &[
+    ("WorkflowDoc", "workflow", Property::One("WorkflowSummary")),
+    ("WorkflowDoc", "definition", Property::SavedWorkflow),
+    ("WorkflowDoc", "findings", Property::Many("Finding")),
+    ("Validation", "findings", Property::Many("Finding")),
+    ("Published", "workflow", Property::One("WorkflowSummary")),
+    ("WorkflowVersion", "definition", Property::SavedWorkflow),
+    ("Compiled", "definition", Property::Object),
+    ("FormDefinition", "schema", Property::Object),
+    ("NodeTypeDescriptor", "configSchema", Property::JsonSchema),
+];
+
+/// A property's schema.
+enum Property {
+    /// The component.
+    One(&'static str),
+    /// An array of the component.
+    Many(&'static str),
+    /// A JSON object (an ASL definition, a form's JSON Schema).
+    Object,
+    /// A JSON Schema: an object or a boolean.
+    JsonSchema,
+    /// A saved workflow document: the body the server accepted, verbatim. It parses, but need
+    /// not validate (saving does not require that; its findings say what is wrong), so it
+    /// may break the Workflow schema's patterns and minimums, or have a node config that is
+    /// not an object.
+    SavedWorkflow,
+}
+
+/// The component schemas of the response bodies, derived with schemars from the types the
+/// handlers serialize (cm-store, cm-compiler, cm-registry, cm-nodes), as they are serialized
+/// (`Option` fields without `skip_serializing_if` are required and nullable), with the
+/// definitions they use. Names clashing with different schemas are returned in the second
+/// map (a test keeps it empty).
+pub fn response_schemas() -> (Map<String, Value>, Map<String, Value>) {
+    let mut g = schemars::generate::SchemaSettings::draft2020_12()
+        .for_serialize()
+        .into_generator();
+    let mut out = Map::new();
+    macro_rules! add {
+        ($($name:literal => $ty:ty,)*) => {
+            $(out.insert($name.into(), <$ty>::json_schema(&mut g).to_value());)*
+        };
+    }
+    add! {
+        "WorkflowSummary" => cm_store::WorkflowSummary,
+        "WorkflowPage" => cm_store::Page<cm_store::WorkflowSummary>,
+        "WorkflowVersion" => cm_store::WorkflowVersion,
+        "WorkflowVersionPage" => cm_store::Page<cm_store::WorkflowVersion>,
+        "Finding" => cm_compiler::Finding,
+        "Compiled" => cm_compiler::Compiled,
+        "RunRecord" => cm_store::RunRecord,
+        "RunPage" => cm_store::Page<cm_store::RunRecord>,
+        "NodeExecutionList" => Items<cm_store::NodeExecution>,
+        "HistoryEventList" => Items<HistoryEvent>,
+        "NodeTypeDescriptor" => cm_registry::NodeTypeDescriptor,
+        "NodeTypeList" => Items<cm_registry::NodeTypeDescriptor>,
+        "FormDefinition" => cm_nodes::trigger::form::FormDefinition,
+        "FormResponsePage" => cm_store::Page<cm_store::FormResponse>,
+        "AuditEventPage" => cm_store::Page<cm_store::AuditEvent>,
+    }
+    let mut clashes = Map::new();
+    for (name, schema) in g.take_definitions(true) {
+        match out.get(&name) {
+            Some(existing) if *existing != schema => {
+                clashes.insert(name, schema);
+            }
+            Some(_) => {}
+            None => {
+                out.insert(name, schema);
+            }
+        }
+    }
+    out.values_mut().for_each(absent_not_null);
+    (out, clashes)
+}
+
+/// An `Option` member skipped when `None` (`skip_serializing_if`, so not required) is absent,
+/// never `null`: its schema loses schemars' `null` (`nextCursor?: string`, not
+/// `string | null`).
+fn absent_not_null(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            let required: Vec<Value> = m
+                .get("required")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            if let Some(Value::Object(props)) = m.get_mut("properties") {
+                for (name, p) in props.iter_mut() {
+                    if required.contains(&Value::String(name.clone())) {
+                        continue;
+                    }
+                    if let Some(Value::Array(types)) = p.get_mut("type") {
+                        types.retain(|t| t != "null");
+                        if let [one] = types.as_slice() {
+                            p["type"] = one.clone();
+                        }
+                    } else if let Some(Value::Array(any)) = p.get("anyOf")
+                        && let [a, b] = any.as_slice()
+                        && (*a == json!({"type": "null"}) || *b == json!({"type": "null"}))
+                    {
+                        let other = if *a == json!({"type": "null"}) { b } else { a }.clone();
+                        let description = p.get("description").cloned();
+                        *p = other;
+                        if let (Some(d), Some(o)) = (description, p.as_object_mut()) {
+                            o.insert("description".into(), d);
+                        }
+                    }
+                }
+            }
+            m.values_mut().for_each(absent_not_null);
+        }
+        Value::Array(a) => a.iter_mut().for_each(absent_not_null),
+        _ => {}
+    }
+}
 
 struct Security;
 
@@ -148,6 +325,58 @@ pub fn document() -> Value {
         content["schema"] = workflow_ref.clone();
     }
 
+    // The response bodies' schemas (schemars), then the responses and properties that use them.
+    let (mut responses, _) = response_schemas();
+    if let Some(components) = doc["components"]["schemas"].as_object_mut() {
+        for (name, schema) in responses.iter_mut() {
+            rewrite_refs(schema);
+            // The workflow document's definitions (request side) stay as they are.
+            components
+                .entry(name.clone())
+                .or_insert_with(|| schema.clone());
+        }
+    }
+    for (path, method, status, name) in RESPONSE_SCHEMAS {
+        let pointer = format!(
+            "/paths/{}/{method}/responses/{status}/content/application~1json",
+            path.replace('~', "~0").replace('/', "~1")
+        );
+        if let Some(content) = doc.pointer_mut(&pointer) {
+            content["schema"] = json!({"$ref": format!("#/components/schemas/{name}")});
+        }
+    }
+    for (schema, property, what) in PROPERTY_SCHEMAS {
+        if let Some(p) = doc["components"]["schemas"][*schema]["properties"].get_mut(*property) {
+            let description = p.get("description").cloned();
+            let mut new = match what {
+                Property::One(name) => {
+                    json!({"allOf": [{"$ref": format!("#/components/schemas/{name}")}]})
+                }
+                Property::Many(name) => {
+                    json!({"type": "array", "items": {"$ref": format!("#/components/schemas/{name}")}})
+                }
+                Property::Object => json!({"type": "object", "additionalProperties": true}),
+                Property::SavedWorkflow => json!({"type": "object", "additionalProperties": true}),
+                Property::JsonSchema => {
+                    json!({"type": ["object", "boolean"], "additionalProperties": true})
+                }
+            };
+            let mut description = description
+                .and_then(|d| d.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            if let Property::SavedWorkflow = what {
+                description.push_str(
+                    " A workflow document (the Workflow schema) as saved: it parses, but need not \
+                     validate (the findings say what is wrong).",
+                );
+            }
+            if !description.is_empty() {
+                new["description"] = description.trim_start().into();
+            }
+            *p = new;
+        }
+    }
+
     // Responses every operation of a kind can give, documented once here rather than on
     // each handler: authentication, roles, malformed requests, body limits.
     if let Some(paths) = doc["paths"].as_object_mut() {
@@ -189,7 +418,40 @@ pub fn document() -> Value {
             }
         }
     }
+    open_free_form(&mut doc);
     doc
+}
+
+/// Adds `additionalProperties: true` to every object schema that says nothing of its members
+/// (`{"type": "object"}`: a free-form value, a node's config): the same in JSON Schema, but
+/// generators (openapi-typescript) read the bare form as "no members".
+fn open_free_form(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            let object = m.get("type").is_some_and(|t| {
+                t == "object"
+                    || t.as_array()
+                        .is_some_and(|a| a.iter().any(|t| t == "object"))
+            });
+            let said = [
+                "properties",
+                "additionalProperties",
+                "patternProperties",
+                "$ref",
+                "allOf",
+                "oneOf",
+                "anyOf",
+            ]
+            .iter()
+            .any(|k| m.contains_key(*k));
+            if object && !said {
+                m.insert("additionalProperties".into(), Value::Bool(true));
+            }
+            m.values_mut().for_each(open_free_form);
+        }
+        Value::Array(a) => a.iter_mut().for_each(open_free_form),
+        _ => {}
+    }
 }
 
 /// `#/$defs/X` → `#/components/schemas/X`.
@@ -205,5 +467,30 @@ fn rewrite_refs(v: &mut Value) {
         }
         Value::Array(a) => a.iter_mut().for_each(rewrite_refs),
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_property_of_the_table_is_patched() {
+        let doc = document();
+        for (schema, property, what) in PROPERTY_SCHEMAS {
+            let p = &doc["components"]["schemas"][*schema]["properties"][*property];
+            let patched = match what {
+                Property::One(name) => p["allOf"][0]["$ref"]
+                    .as_str()
+                    .is_some_and(|r| r.ends_with(&format!("/{name}"))),
+                Property::Many(name) => p["items"]["$ref"]
+                    .as_str()
+                    .is_some_and(|r| r.ends_with(&format!("/{name}"))),
+                Property::Object | Property::JsonSchema | Property::SavedWorkflow => {
+                    p["additionalProperties"] == true
+                }
+            };
+            assert!(patched, "{schema}.{property}: {p}");
+        }
     }
 }

@@ -1634,13 +1634,13 @@ pub struct ApprovalQuery {
 }
 
 #[utoipa::path(get, path = "/v1/approvals", tag = "approvals", params(ApprovalQuery),
-    responses((status = 200, description = "Approvals of your organisation's runs, newest first", body = Object)),
+    responses((status = 200, description = "Approvals of your organisation's runs, newest first", body = crate::approvals::ApprovalList)),
     security(("bearer" = [])))]
 async fn list_approvals<S: Store, R: Runtime>(
     State(st): State<AppState<S, R>>,
     caller: Caller,
     ApiQuery(q): ApiQuery<ApprovalQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<crate::approvals::ApprovalList>> {
     let all = desk(&st)?
         .list(&caller.org, q.pending.unwrap_or(true))
         .await?;
@@ -1651,7 +1651,7 @@ async fn list_approvals<S: Store, R: Runtime>(
             mine.push(a);
         }
     }
-    Ok(Json(json!({"items": mine})))
+    Ok(Json(crate::approvals::ApprovalList { items: mine }))
 }
 
 async fn my_approval<S: Store, R: Runtime>(
@@ -1746,10 +1746,20 @@ async fn list_audit<S: Store, R: Runtime>(
     ))
 }
 
+/// Health.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`.
+    #[schema(pattern = "^ok$")]
+    pub status: String,
+}
+
 #[utoipa::path(get, path = "/healthz", tag = "operations",
-    responses((status = 200, description = "The server is up", body = Object)))]
-async fn healthz() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+    responses((status = 200, description = "The server is up", body = Health)))]
+async fn healthz() -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+    })
 }
 
 async fn metrics<S: Store, R: Runtime>(State(st): State<AppState<S, R>>) -> Response {

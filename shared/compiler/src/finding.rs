@@ -1,9 +1,10 @@
 //! Validation findings: one located problem each, with a stable code.
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 /// How bad a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// The workflow cannot be compiled or would fail at run time.
@@ -13,7 +14,7 @@ pub enum Severity {
 }
 
 /// One problem found in a workflow.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Finding {
     /// Stable machine-readable code, e.g. `edge.unknown_target` (see `docs/validation.md`).

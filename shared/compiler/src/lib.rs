@@ -23,6 +23,7 @@ pub use validate::{MAX_CONFIG_BYTES, MAX_EDGES, MAX_NODES, validate};
 
 use cm_model::{ExecutionTypeSetting, Workflow};
 use cm_registry::Registry;
+use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -67,7 +68,7 @@ impl Default for CompileOptions {
 }
 
 /// Step Functions workflow type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum ExecutionType {
     /// Long-running, exactly-once, full history (limit 25,000 events).
@@ -77,7 +78,7 @@ pub enum ExecutionType {
 }
 
 /// What a state of the compiled machine does for its node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum StateRole {
     /// The node's own work (task, pass, choice, wait, map, trigger).
@@ -103,7 +104,7 @@ pub enum StateRole {
 }
 
 /// Which node an ASL state belongs to (for live status overlays).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StateRef {
     /// The node, if the state belongs to one.
@@ -114,7 +115,7 @@ pub struct StateRef {
 }
 
 /// Figures about a compiled machine.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CompileStats {
     /// Number of ASL states (all scopes).
@@ -129,7 +130,7 @@ pub struct CompileStats {
 }
 
 /// The compiler's output.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Compiled {
     /// The ASL definition.

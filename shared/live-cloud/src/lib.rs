@@ -58,7 +58,6 @@ pub mod config;
 pub mod connect;
 pub mod events;
 pub mod frames;
-pub mod lookup;
 pub mod message;
 pub mod poster;
 pub mod push;
@@ -66,5 +65,4 @@ pub mod push;
 pub mod test_util;
 
 pub use config::{Config, init_tracing, log_filter, sdk_config};
-pub use lookup::ConnectionLookup;
 pub use poster::{PostError, Poster, SdkPoster};

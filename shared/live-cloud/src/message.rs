@@ -12,7 +12,6 @@
 
 use crate::events;
 use crate::frames;
-use crate::lookup::ConnectionLookup;
 use crate::poster::{PostError, Poster};
 use cm_store::{ConnectionStore, RunStore, StoreError, WorkflowStore};
 use serde::Deserialize;
@@ -50,10 +49,9 @@ fn store_error(e: &StoreError, doing: &str) -> Vec<u8> {
 
 /// The frames that answer `body`, a message of connection `connection_id`, in order; with the
 /// store writes it implies (subscriptions).
-pub async fn reply<S, L>(store: &S, lookup: &L, connection_id: &str, body: &str) -> Vec<Vec<u8>>
+pub async fn reply<S>(store: &S, connection_id: &str, body: &str) -> Vec<Vec<u8>>
 where
     S: RunStore + WorkflowStore + ConnectionStore,
-    L: ConnectionLookup,
 {
     let message = match serde_json::from_str::<ClientMessage>(body) {
         Ok(m) => m,
@@ -69,7 +67,7 @@ where
     if message == ClientMessage::Ping {
         return vec![frames::pong()];
     }
-    let connection = match lookup.connection(connection_id).await {
+    let connection = match store.get_connection(connection_id).await {
         Ok(Some(c)) => c,
         Ok(None) => {
             return vec![frames::error(
@@ -135,15 +133,14 @@ where
 
 /// Answers `body`, a message of connection `connection_id`, through `poster` ([`reply`]). A
 /// connection that is gone meanwhile is forgotten; other post failures are logged.
-pub async fn handle<S, L, P>(store: &S, lookup: &L, poster: &P, connection_id: &str, body: &str)
+pub async fn handle<S, P>(store: &S, poster: &P, connection_id: &str, body: &str)
 where
     S: RunStore + WorkflowStore + ConnectionStore,
-    L: ConnectionLookup,
     P: Poster,
 {
     // Boxed: store futures nest deeply; unboxed, the function's main future exceeds the
     // compiler's layout query depth.
-    let frames = Box::pin(reply(store, lookup, connection_id, body)).await;
+    let frames = Box::pin(reply(store, connection_id, body)).await;
     for frame in frames {
         match poster.post(connection_id, frame).await {
             Ok(()) => {}

@@ -1,10 +1,9 @@
 //! In-memory fakes of this crate's ports, for the functions' tests (feature `test-util`):
-//! [`FakePoster`] records frames and plays gone or failing connections; [`FakeConnections`]
-//! answers [`ConnectionLookup`].
+//! [`FakePoster`] records frames and plays gone or failing connections; [`Setup`] and the
+//! fixture helpers drive the functions' JSON fixtures.
 
-use crate::lookup::ConnectionLookup;
 use crate::poster::{PostError, Poster};
-use cm_store::{Connection, Result};
+use cm_store::Connection;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
@@ -95,38 +94,6 @@ impl Poster for FakePoster {
     }
 }
 
-/// A [`ConnectionLookup`] over a map of connections.
-#[derive(Debug, Default)]
-pub struct FakeConnections {
-    connections: Mutex<HashMap<String, Connection>>,
-}
-
-impl FakeConnections {
-    /// No connections.
-    pub fn new() -> FakeConnections {
-        FakeConnections::default()
-    }
-
-    /// Adds (or replaces) a connection.
-    pub fn insert(&self, connection: Connection) {
-        self.connections
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(connection.id.clone(), connection);
-    }
-}
-
-impl ConnectionLookup for FakeConnections {
-    async fn connection(&self, id: &str) -> Result<Option<Connection>> {
-        Ok(self
-            .connections
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(id)
-            .cloned())
-    }
-}
-
 // ---------------------------------------------------------------- fixtures
 
 /// A run of a fixture's setup (the fields a live-status test cares about; the rest default).
@@ -208,7 +175,7 @@ pub struct Setup {
     pub runs: Vec<SetupRun>,
     /// Node executions.
     pub nodes: Vec<SetupNode>,
-    /// Connections (recorded in the store and in the lookup).
+    /// Connections (recorded in the store).
     pub connections: Vec<Connection>,
     /// `[connection id, topic]`.
     pub subscriptions: Vec<(String, String)>,
@@ -219,13 +186,8 @@ pub struct Setup {
 }
 
 impl Setup {
-    /// Stores the setup in `store`, `lookup` and `poster`.
-    pub async fn apply<S>(
-        &self,
-        store: &S,
-        lookup: &FakeConnections,
-        poster: &FakePoster,
-    ) -> std::result::Result<(), String>
+    /// Stores the setup in `store` and `poster`.
+    pub async fn apply<S>(&self, store: &S, poster: &FakePoster) -> std::result::Result<(), String>
     where
         S: cm_store::WorkflowStore + cm_store::RunStore + cm_store::ConnectionStore,
     {
@@ -261,7 +223,6 @@ impl Setup {
                 .put_connection(c.clone())
                 .await
                 .map_err(|x| e("connection", x))?;
-            lookup.insert(c.clone());
         }
         for (c, topic) in &self.subscriptions {
             store
@@ -416,24 +377,18 @@ pub fn check_frames(poster: &FakePoster, expect: &Value) -> std::result::Result<
     Ok(())
 }
 
-/// Whether connection `id` is recorded in `store` (with this organisation and subject): the
-/// [`cm_store::ConnectionStore`] port has no lookup, so this subscribes it to a probe topic,
-/// reads the topic's subscribers and unsubscribes again.
+/// Connection `id` as recorded in `store`, if it is and belongs to `org`.
 pub async fn recorded_connection<S: cm_store::ConnectionStore>(
     store: &S,
     id: &str,
     org: &str,
 ) -> Option<Connection> {
-    const PROBE: &str = "probe:recorded";
-    store.subscribe(id, PROBE).await.ok()?;
-    let found = store
-        .subscribers(org, PROBE)
+    store
+        .get_connection(id)
         .await
-        .ok()?
-        .into_iter()
-        .find(|c| c.id == id);
-    let _ = store.unsubscribe(id, PROBE).await;
-    found
+        .ok()
+        .flatten()
+        .filter(|c| c.org == org)
 }
 
 /// The JSON fixtures of `dir` (`*.json`, sorted by name), `$repeat` expanded: (file name,

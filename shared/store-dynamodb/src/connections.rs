@@ -43,16 +43,6 @@ fn subscription_from(item: &Item) -> Result<(String, String)> {
 }
 
 impl DynamoStore {
-    /// The connection `id` (consistent GetItem of `CONN#<id>`), `None` if it is not
-    /// recorded. Not a [`ConnectionStore`] method: a WebSocket message event carries only the
-    /// connection id, and this is how the cloud's message function finds its organisation.
-    pub async fn connection(&self, id: &str) -> Result<Option<Connection>> {
-        self.get(connection_key(id))
-            .await?
-            .map(|i| connection_from(&i))
-            .transpose()
-    }
-
     /// A connection's subscriptions: (org, topic).
     async fn subscriptions(&self, id: &str) -> Result<Vec<(String, String)>> {
         self.query_all(&Query::table(keys::connection(id), Some(keys::SUB_PREFIX)))
@@ -79,6 +69,14 @@ impl DynamoStore {
 }
 
 impl ConnectionStore for DynamoStore {
+    /// A consistent GetItem of `CONN#<id>`.
+    async fn get_connection(&self, id: &str) -> Result<Option<Connection>> {
+        self.get(connection_key(id))
+            .await?
+            .map(|i| connection_from(&i))
+            .transpose()
+    }
+
     async fn put_connection(&self, connection: Connection) -> Result<()> {
         let item = Builder::new(keys::connection(&connection.id), keys::CONN_SK)
             .s("id", &connection.id)
@@ -86,7 +84,7 @@ impl ConnectionStore for DynamoStore {
             .s("subject", &connection.subject)
             .n("connectedAt", connection.connected_at_ms)
             .build("connection")?;
-        let old = self.connection(&connection.id).await?;
+        let old = self.get_connection(&connection.id).await?;
         self.put(item, None).await?;
         let Some(old) = old else { return Ok(()) };
         if old == connection {
@@ -114,7 +112,7 @@ impl ConnectionStore for DynamoStore {
 
     async fn subscribe(&self, id: &str, topic: &str) -> Result<()> {
         for _ in 0..SUBSCRIBE_ATTEMPTS {
-            let Some(c) = self.connection(id).await? else {
+            let Some(c) = self.get_connection(id).await? else {
                 return Err(StoreError::not_found("connection", id));
             };
             let back = Builder::new(keys::connection(id), keys::sub_sk(topic))

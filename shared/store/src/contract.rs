@@ -1321,10 +1321,15 @@ pub async fn connections<S: Store>(s: &S) {
             .map(|c| c.id)
             .collect::<Vec<_>>()
     };
+    assert_eq!(s.get_connection(&id(1)).await.expect("get"), None);
     for (n, org) in [(1, &a), (2, &a), (3, &b)] {
         s.put_connection(conn(n, org)).await.expect("put");
         s.subscribe(&id(n), &topic).await.expect("subscribe");
     }
+    assert_eq!(
+        s.get_connection(&id(3)).await.expect("get"),
+        Some(conn(3, &b))
+    );
     s.subscribe(&id(1), &topic).await.expect("subscribe twice");
     assert_eq!(
         s.subscribers(&a, &topic).await.expect("subscribers"),
@@ -1354,6 +1359,11 @@ pub async fn connections<S: Store>(s: &S) {
 
     s.delete_connection(&id(1)).await.expect("delete");
     s.delete_connection(&id(1)).await.expect("delete twice");
+    assert_eq!(
+        s.get_connection(&id(1)).await.expect("get"),
+        None,
+        "deleted"
+    );
     assert!(subs(a.clone(), topic.clone()).await.is_empty());
     s.put_connection(conn(1, &a)).await.expect("back");
     assert!(

@@ -23,6 +23,7 @@ mod cursor;
 
 pub use cursor::{Cursor, parse_record_cursor, record_cursor};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::future::Future;
@@ -78,7 +79,7 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 pub const MAX_PAGE: usize = 500;
 
 /// One page of a list and the cursor of the next, if there is more.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Page<T> {
     /// The items.
@@ -101,7 +102,7 @@ pub fn check_limit(limit: usize) -> Result<usize> {
 // ---------------------------------------------------------------- workflows
 
 /// A workflow's current state (without its definition).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkflowSummary {
     /// Workflow id (unique in the organisation).
@@ -129,7 +130,7 @@ pub struct WorkflowSummary {
 }
 
 /// One immutable version of a workflow.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkflowVersion {
     /// Workflow id.
@@ -244,7 +245,7 @@ pub trait WorkflowStore: Send + Sync + 'static {
 // ---------------------------------------------------------------- runs
 
 /// Where a run stands (the execution statuses of Step Functions).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RunStatus {
     /// Running (or waiting).
@@ -286,7 +287,7 @@ impl RunStatus {
 }
 
 /// One run of a workflow version.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RunRecord {
     /// Run id (the execution name).
@@ -368,7 +369,7 @@ pub struct RunEnd {
 }
 
 /// One node's visit in a run (for the live view and history).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NodeExecution {
     /// The node.
@@ -439,7 +440,7 @@ pub trait RunStore: Send + Sync + 'static {
 // ---------------------------------------------------------------- forms
 
 /// One submission of a form.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FormResponse {
     /// Response id.
@@ -552,6 +553,9 @@ pub trait ConnectionStore: Send + Sync + 'static {
     fn put_connection(&self, connection: Connection) -> impl Future<Output = Result<()>> + Send;
     /// Forgets a connection and its subscriptions (no error if it is gone).
     fn delete_connection(&self, id: &str) -> impl Future<Output = Result<()>> + Send;
+    /// The connection `id`, `None` if it is not recorded (a WebSocket message in the cloud
+    /// carries only the connection id; its organisation is what every topic check needs).
+    fn get_connection(&self, id: &str) -> impl Future<Output = Result<Option<Connection>>> + Send;
     /// Subscribes a connection to a topic of its organisation.
     fn subscribe(&self, id: &str, topic: &str) -> impl Future<Output = Result<()>> + Send;
     /// Unsubscribes.
@@ -567,7 +571,7 @@ pub trait ConnectionStore: Send + Sync + 'static {
 // ---------------------------------------------------------------- audit
 
 /// Who did what.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditEvent {
     /// When (ms).

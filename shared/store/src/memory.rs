@@ -562,6 +562,10 @@ impl ConnectionStore for MemoryStore {
         Ok(())
     }
 
+    async fn get_connection(&self, id: &str) -> Result<Option<Connection>> {
+        Ok(self.state().connections.get(id).cloned())
+    }
+
     async fn delete_connection(&self, id: &str) -> Result<()> {
         let mut st = self.state();
         st.connections.remove(id);

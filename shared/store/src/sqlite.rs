@@ -1381,6 +1381,26 @@ impl ConnectionStore for SqliteStore {
         .await
     }
 
+    async fn get_connection(&self, id: &str) -> Result<Option<Connection>> {
+        let id = id.to_owned();
+        self.read(move |db| {
+            Ok(db
+                .prepare_cached(
+                    "SELECT id, org, subject, connected_at_ms FROM cp_connections WHERE id = ?1",
+                )?
+                .query_row([&id], |r| {
+                    Ok(Connection {
+                        id: r.get(0)?,
+                        org: r.get(1)?,
+                        subject: r.get(2)?,
+                        connected_at_ms: r.get(3)?,
+                    })
+                })
+                .optional()?)
+        })
+        .await
+    }
+
     async fn delete_connection(&self, id: &str) -> Result<()> {
         let id = id.to_owned();
         self.call(move |db| {

@@ -14,8 +14,9 @@ use cm_nodes::secrets::LocalSecrets;
 use cm_nodes::{NodeRunner, Services};
 use cm_store::memory::MemoryStore;
 use serde_json::{Value, json};
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use tower::ServiceExt;
 
 /// The embedded runtime, whose starts can be made to fail (a runtime outage).
@@ -217,14 +218,27 @@ impl Api {
         self.raw(req).await
     }
 
+    /// One request; a successful JSON response must match its schema in the OpenAPI document.
     pub async fn raw(&self, req: Request<Body>) -> (StatusCode, Value) {
+        let (method, path) = (
+            req.method().as_str().to_lowercase(),
+            req.uri().path().to_owned(),
+        );
         let res = self.app.clone().oneshot(req).await.unwrap();
         let status = res.status();
+        let json = res
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.starts_with("application/json"));
         let bytes = axum::body::to_bytes(res.into_body(), 1 << 24)
             .await
             .unwrap();
         let v = serde_json::from_slice(&bytes)
             .unwrap_or_else(|_| json!(String::from_utf8_lossy(&bytes)));
+        if json && status.is_success() {
+            conforms(&method, &path, status, &v);
+        }
         (status, v)
     }
 
@@ -262,4 +276,61 @@ pub fn hello(id: &str) -> Value {
         ],
         "edges": [{"from": "start", "to": "greet"}]
     })
+}
+
+/// Panics unless `body`, a successful JSON response of `method` `path`, matches the response
+/// schema the OpenAPI document gives for its status (what schemathesis checks against the
+/// running server). Paths the document does not describe (the builder's files) are skipped.
+pub fn conforms(method: &str, path: &str, status: StatusCode, body: &Value) {
+    type Validators = HashMap<String, Arc<jsonschema::Validator>>;
+    static DOC: OnceLock<Value> = OnceLock::new();
+    static VALIDATORS: OnceLock<Mutex<Validators>> = OnceLock::new();
+    let doc = DOC.get_or_init(cm_api::openapi::document);
+    let segments: Vec<&str> = path.split('/').collect();
+    // The matching template with the fewest parameters (`/v1/workflows/from-template` before
+    // `/v1/workflows/{id}`).
+    let Some((template, op)) = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(t, item)| {
+            let ts: Vec<&str> = t.split('/').collect();
+            item.get(method).is_some()
+                && ts.len() == segments.len()
+                && ts
+                    .iter()
+                    .zip(&segments)
+                    .all(|(t, s)| t == s || (t.starts_with('{') && !s.is_empty()))
+        })
+        .min_by_key(|(t, _)| t.matches('{').count())
+        .map(|(t, item)| (t, &item[method]))
+    else {
+        return;
+    };
+    let key = format!("{method} {template} {}", status.as_str());
+    let response = op["responses"]
+        .get(status.as_str())
+        .unwrap_or_else(|| panic!("{key}: the status is not documented"));
+    let validator = VALIDATORS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap()
+        .entry(key.clone())
+        .or_insert_with(|| {
+            let schema = &response["content"]["application/json"]["schema"];
+            assert!(schema.is_object(), "{key}: no JSON schema documented");
+            // The document as the root, so `#/components/schemas/…` resolves.
+            let root = json!({"components": doc["components"], "allOf": [schema]});
+            Arc::new(jsonschema::draft202012::new(&root).unwrap())
+        })
+        .clone();
+    let errors: Vec<String> = validator
+        .iter_errors(body)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{key}: the body does not match the document:\n{}\n{body:#}",
+        errors.join("\n")
+    );
 }

@@ -41,7 +41,7 @@ struct Config {
 }
 
 /// The public definition of a form: what its page renders.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FormDefinition {
     /// The form's title.
