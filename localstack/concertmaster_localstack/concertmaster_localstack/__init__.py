@@ -9,5 +9,9 @@ Entry points (see pyproject.toml):
   as a child process with a Lambda Runtime API of its own (``LAMBDA_RUNTIME_EXECUTOR=local``);
 - ``localstack.hooks.on_infra_start``: ``use_jsonata_python`` -- Step Functions JSONata evaluated
   by jsonata-python instead of the JVM engine LocalStack would download;
-  ``wake_hypercorn_loop_on_shutdown`` -- SIGTERM ends the process (patches.py says why it may not).
+  ``wake_hypercorn_loop_on_shutdown`` -- SIGTERM ends the process (patches.py says why it may not);
+  ``aws_shaped_execution_status_events`` -- Step Functions' EventBridge events with AWS's epoch-ms
+  dates; ``add_diagnostic_routes`` -- ``GET /_concertmaster/apigatewaymanagementapi/connections/<id>``:
+  what PostToConnection posted (diagnostics.py); ``private_s3_storage`` -- S3 objects under the
+  instance's own temporary directory.
 """

@@ -30,6 +30,8 @@ prefixed with the function name) and, per invocation, into the result's logs (Cl
 
 from __future__ import annotations
 
+import array
+import fcntl
 import json
 import logging
 import os
@@ -37,6 +39,7 @@ import platform
 import queue
 import signal
 import subprocess
+import termios
 import threading
 import time
 from collections import deque
@@ -63,6 +66,8 @@ FUNCTION_LOG = logging.getLogger("concertmaster_localstack.lambda")
 RUNTIME_API_PREFIX = "/2018-06-01/runtime"
 # Lines of function output kept per environment for get_logs (startup failures, debugging).
 KEPT_LOG_LINES = 2000
+# How long an invocation waits for the runtime's output written before its response.
+OUTPUT_DRAIN_S = 0.2
 
 
 def _error_payload(error_type: str, message: str) -> bytes:
@@ -399,6 +404,33 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
                 is_error=True,
             )
 
+    @staticmethod
+    def _drain_output(runtime: _Runtime) -> None:
+        """Waits (at most OUTPUT_DRAIN_S) until the output pump has read what the runtime wrote.
+
+        A runtime writes its last log lines (e.g. "message left on the queue") before it posts the
+        response, but the pump thread may read them only after the response has arrived; the
+        invocation would then end without them (they would reach LocalStack's log but not the
+        invocation's CloudWatch Logs or ``LogType=Tail``). As on AWS, what was written before the
+        response belongs to the invocation: wait until the pipe is empty, then give the pump a
+        moment for lines it has read but not yet attributed.
+        """
+        process = runtime.process
+        if process is None or process.stdout is None:
+            return
+        deadline = time.monotonic() + OUTPUT_DRAIN_S
+        pending = array.array("i", [0])
+        try:
+            fd = process.stdout.fileno()
+            while time.monotonic() < deadline:
+                fcntl.ioctl(fd, termios.FIONREAD, pending, True)
+                if pending[0] == 0:
+                    break
+                time.sleep(0.001)
+        except (OSError, ValueError):  # closed: the runtime exited
+            return
+        time.sleep(0.003)
+
     # --- Runtime API callbacks (server threads) ---------------------------------------------
 
     def _init_error(self, runtime: _Runtime, body: bytes) -> None:
@@ -465,10 +497,11 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
                 runtime.shutdown()
             result = invocation.result.result()
         finally:
+            duration_ms = (time.perf_counter() - begun) * 1000
+            self._drain_output(runtime)
             with self._lock:
                 if self._current is invocation:
                     self._current = None
-        duration_ms = (time.perf_counter() - begun) * 1000
         memory = self.function_version.config.memory_size
         invocation.logs.append(f"END RequestId: {invocation.request_id}")
         invocation.logs.append(

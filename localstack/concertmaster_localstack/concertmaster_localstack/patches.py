@@ -33,3 +33,95 @@ def wake_hypercorn_loop_on_shutdown():
 
     shutdown._concertmaster_patched = True
     HypercornRuntimeServer.shutdown = shutdown
+
+
+def _epoch_ms(value) -> int | None:
+    return None if value is None else int(value.timestamp() * 1000)
+
+
+@hooks.on_infra_start()
+def aws_shaped_execution_status_events():
+    """Step Functions' EventBridge events carry the dates as AWS sends them.
+
+    ``Execution.publish_execution_status_change_event`` serialises a ``DescribeExecutionOutput``
+    with LocalStack's JSON encoder, so ``startDate`` and ``stopDate`` arrive as ISO 8601 strings
+    (``"2026-11-26T03:03:13.952411+00:00"``); AWS sends epoch milliseconds (numbers, ``stopDate``
+    null while running), and consumers typed after AWS's events (ConcertMaster's run-events:
+    ``stopDate: Option<i64>``) reject the event. It also names the version ARN as
+    ``stateMachineArn`` of an execution started on a version or alias, and ``{}`` (an object) as
+    the input of one started without input. This rebuilds the event's detail in AWS's shape
+    (documented example: executionArn, stateMachineArn, name, status, startDate, stopDate, input,
+    inputDetails, output, outputDetails, error, cause) plus ``stateMachineVersionArn`` /
+    ``stateMachineAliasArn`` when the execution ran on a version or an alias, as DescribeExecution
+    answers; the rest (source, detail-type, resources, delivery) is LocalStack's. Like stock
+    LocalStack (and unlike AWS, which sends these events for Standard workflows only), Express
+    executions emit them too.
+    """
+    import json
+
+    from localstack.aws.api.events import PutEventsRequestEntry
+    from localstack.aws.api.stepfunctions import ExecutionStatus
+    from localstack.services.stepfunctions.backend.execution import Execution
+
+    original = Execution.publish_execution_status_change_event
+    if getattr(original, "_concertmaster_patched", False):
+        return
+
+    def publish_execution_status_change_event(self):
+        succeeded = self.exec_status == ExecutionStatus.SUCCEEDED and self.output is not None
+        detail = {
+            "executionArn": self.exec_arn,
+            "stateMachineArn": self.state_machine_arn,
+            "name": self.name,
+            "status": self.exec_status,
+            "startDate": _epoch_ms(self.start_date),
+            "stopDate": _epoch_ms(self.stop_date),
+            "input": json.dumps(
+                self.input_data if self.input_data is not None else {}, separators=(",", ":")
+            ),
+            "inputDetails": {"included": True},
+            "output": json.dumps(self.output, separators=(",", ":")) if succeeded else None,
+            "outputDetails": {"included": True} if succeeded else None,
+            "error": self.error,
+            "cause": self.cause,
+        }
+        if self.state_machine_version_arn is not None:
+            detail["stateMachineVersionArn"] = self.state_machine_version_arn
+        if self.state_machine_alias_arn is not None:
+            detail["stateMachineAliasArn"] = self.state_machine_alias_arn
+        entry = PutEventsRequestEntry(
+            Source="aws.states",
+            Resources=[self.exec_arn],
+            DetailType="Step Functions Execution Status Change",
+            Detail=json.dumps(detail),
+        )
+        try:
+            self._get_events_client().put_events(Entries=[entry])
+        except Exception:  # noqa: BLE001 -- as LocalStack: a failed notification is only logged
+            LOG.error(
+                "Unable to send the status change event of execution %s to EventBridge",
+                self.exec_arn,
+                exc_info=LOG.isEnabledFor(logging.DEBUG),
+            )
+
+    publish_execution_status_change_event._concertmaster_patched = True
+    Execution.publish_execution_status_change_event = publish_execution_status_change_event
+
+
+@hooks.on_infra_start()
+def private_s3_storage():
+    """S3 objects in this instance's own directory, not ``/tmp/localstack-s3-storage``.
+
+    LocalStack's S3 provider keeps objects under a fixed path (``DEFAULT_S3_TMP_DIR``), whatever
+    ``TMPDIR`` or ``FILESYSTEM_ROOT`` say: instances running side by side (scripts/lib/localstack.sh
+    gives each its own) share the bucket directories -- every instance has the Lambda code bucket
+    ``awslambda-<region>-tasks`` -- and one removing its buckets on shutdown removes the other's,
+    and the directories outlive the instances. The provider reads the constant when it is created
+    (lazily, after this hook): point it into the instance's temporary directory.
+    """
+    import os
+
+    from localstack import config
+    from localstack.services.s3 import provider
+
+    provider.DEFAULT_S3_TMP_DIR = os.path.join(config.dirs.tmp, "s3-storage")

@@ -13,7 +13,14 @@ write of a table with a ``StreamSpecification``, and moto's DynamoDB Streams bac
 shards from the DynamoDB backend of the same account and region -- both live in this process,
 so GetShardIterator/GetRecords see the writes (and so do LocalStack's Lambda event source
 mappings, which poll through the same provider).
+
+DynamoDB and DynamoDB Streams requests are served one at a time (``_DYNAMODB_LOCK``): moto's
+writes are not atomic. What remains different from DynamoDB: an UpdateItem that creates an item
+makes two stream records (an INSERT of the bare key, then an INSERT of the item with the update
+applied), where DynamoDB makes one.
 """
+
+import threading
 
 from localstack.aws.skeleton import DispatchTable
 from localstack.services.plugins import Service, aws_provider
@@ -33,6 +40,17 @@ class MotoProvider:
         visitor.visit(moto.backends.get_backend(self.backend))
 
 
+# One lock for moto's DynamoDB and DynamoDB Streams: every request of either runs alone.
+# DynamoDB applies a write atomically; moto does not. Its UpdateItem of a missing item first
+# stores the bare key, then applies the update's actions one by one to the stored item, and its
+# conditional writes check, then write: a request served meanwhile on another thread (LocalStack
+# serves requests concurrently) reads half an update -- e.g. a node-execution item without the
+# attributes the same UpdateItem sets -- or wins a race DynamoDB would refuse. Serialised, each
+# request sees every other one whole. (moto's requests take about a millisecond.)
+_DYNAMODB_LOCK = threading.RLock()
+_SERIALISED = {"dynamodb", "dynamodbstreams"}
+
+
 def moto_dispatch_table(provider: MotoProvider) -> DispatchTable:
     from localstack.aws.spec import load_service
     from localstack.services.moto import dispatch_to_moto
@@ -42,7 +60,12 @@ def moto_dispatch_table(provider: MotoProvider) -> DispatchTable:
         # NotImplementedError where moto has no route (the skeleton answers 501).
         return dispatch_to_moto(context)
 
-    return {op: handler for op in load_service(provider.service).operation_names}
+    def serialised(context, _request):
+        with _DYNAMODB_LOCK:
+            return dispatch_to_moto(context)
+
+    chosen = serialised if provider.service in _SERIALISED else handler
+    return {op: chosen for op in load_service(provider.service).operation_names}
 
 
 def _service(api: str) -> Service:

@@ -1006,6 +1006,9 @@ pub(crate) async fn start_run_of<S: Store, R: Runtime>(
     };
     // Started first so the record carries the real execution ARN (Express ARNs cannot be
     // predicted); the live tracker catches up on events it saw before the record existed.
+    // The start time is read before starting: the cloud's `run.started` event id is this
+    // time, and it must not be later than the first node's start.
+    let started_at_ms = now_ms();
     let arn = match st.runtime.start(&sm, &id, input.clone()).await {
         Ok(arn) => arn,
         // The execution name is taken: another start with the same key may have recorded
@@ -1031,7 +1034,7 @@ pub(crate) async fn start_run_of<S: Store, R: Runtime>(
         cause: None,
         idempotency_key,
         started_by: actor.to_owned(),
-        started_at_ms: now_ms(),
+        started_at_ms,
         ended_at_ms: None,
         retry_of,
     };

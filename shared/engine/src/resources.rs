@@ -218,10 +218,12 @@ async fn not_found(name: String) -> Result<Value, AslError> {
     ))
 }
 
-/// A function error as Step Functions reports it: the error type as the name, and Lambda's
-/// JSON error document as the cause.
+/// A function error as Step Functions reports it: the error type as the name, and the
+/// function's JSON error document as the cause — what the Rust Lambda runtime posts for the
+/// node-runner (`{"errorType", "errorMessage"}`, in that order), so a caught error's cause is
+/// the same text embedded and in the cloud.
 fn lambda_error(e: AslError) -> AslError {
-    let cause = json!({"errorMessage": e.cause, "errorType": e.error, "trace": []});
+    let cause = json!({"errorType": e.error, "errorMessage": e.cause});
     AslError::new(e.error, cm_asl::payload::compact(&cause))
 }
 
