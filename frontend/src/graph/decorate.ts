@@ -2,7 +2,15 @@
 // folded into each node's data. A per-element cache returns the same object while nothing it
 // depends on changed, so React Flow re-renders only the nodes an edit, a finding or a run
 // event touched.
+//
+// Node sizes React Flow measures are kept here (`noteDimensions`), not in the editor state:
+// sending them back through the state would hand React Flow a new object for every node once
+// they are measured, and it would adopt and re-render them all (a quarter of the first render
+// of a 500-node workflow). Instead the node objects made here get the size written into them
+// (as in React Flow's uncontrolled mode; the minimap reads sizes from them), and a node object
+// made later (moved, edited) carries its last measured size.
 
+import type { Node, NodeChange } from '@xyflow/react';
 import type { NodeTypeDescriptor, PortSpec, WfNode } from '../model/workflow';
 import { isTrigger, outputPorts } from '../model/workflow';
 import type { NodeRunState, NodeStatus } from '../live/runState';
@@ -35,6 +43,9 @@ export interface DecorateContext {
 
 interface NodeEntry {
   src: GNode;
+  /** What `data` was made from: the graph node's data (not the node: moves and measurements
+   * make a new node with the same data), the type, problems, run state, ports in use. */
+  srcData: GNode['data'];
   desc: NodeTypeDescriptor | undefined;
   problems: Problem[] | undefined;
   run: NodeRunState | undefined;
@@ -48,9 +59,41 @@ interface EdgeEntry {
   out: GEdge;
 }
 
+export interface Size {
+  width: number;
+  height: number;
+}
+
 export class Decorator {
   private nodes = new Map<string, NodeEntry>();
   private edges = new Map<string, EdgeEntry>();
+  private sizes = new Map<string, Size>();
+
+  /**
+   * Keeps the sizes of React Flow's `dimensions` changes; returns the other changes (for the
+   * state) and whether there were sizes.
+   */
+  noteDimensions<T extends Node>(changes: NodeChange<T>[]): { rest: NodeChange<T>[]; measured: boolean } {
+    let measured = false;
+    const rest: NodeChange<T>[] = [];
+    for (const c of changes) {
+      if (c.type === 'dimensions') {
+        if (c.dimensions) {
+          const size = { width: c.dimensions.width, height: c.dimensions.height };
+          this.sizes.set(c.id, size);
+          const e = this.nodes.get(c.id);
+          if (e) e.out.measured = size;
+        }
+        measured = true;
+      } else rest.push(c);
+    }
+    return { rest, measured };
+  }
+
+  /** The last measured size of a node. */
+  sizeOf(id: string): Size | undefined {
+    return this.sizes.get(id);
+  }
 
   decorateNodes(nodes: readonly GNode[], edges: readonly GEdge[], ctx: DecorateContext): ViewNode[] {
     // Ports edges leave from that the node's type does not list (drawn so the edge shows).
@@ -69,9 +112,17 @@ export class Decorator {
       const run = ctx.statuses?.[wf.id];
       const usedKey = [...(used.get(n.id) ?? [])].join('|');
       const prev = this.nodes.get(n.id);
-      if (prev && prev.src === n && prev.desc === desc && prev.problems === problems && prev.run === run && prev.used === usedKey) {
+      const sameData = prev && prev.srcData === n.data && prev.desc === desc && prev.problems === problems && prev.run === run && prev.used === usedKey;
+      if (prev && sameData && prev.src === n) {
         next.set(n.id, prev);
         return prev.out;
+      }
+      if (prev && sameData) {
+        // Moved, measured or (de)selected: a new node object, the same data object, so the
+        // memoized node component does not render again.
+        const view: ViewNode = { ...n, data: prev.out.data, measured: this.sizes.get(n.id) ?? n.measured };
+        next.set(n.id, { ...prev, src: n, out: view });
+        return view;
       }
       const ports = [...outputPorts(wf, desc)];
       for (const p of used.get(n.id) ?? []) {
@@ -91,8 +142,8 @@ export class Decorator {
         durationMs: run?.durationMs,
         visits: run?.visits,
       };
-      const view: ViewNode = { ...n, data };
-      next.set(n.id, { src: n, desc, problems, run, used: usedKey, out: view });
+      const view: ViewNode = { ...n, data, measured: this.sizes.get(n.id) ?? n.measured };
+      next.set(n.id, { src: n, srcData: n.data, desc, problems, run, used: usedKey, out: view });
       return view;
     });
     this.nodes = next;

@@ -240,7 +240,15 @@ function Editor({ initial, types, registry }: { initial: WorkflowDoc; types: Nod
   const viewNodes = useMemo(() => decorator.decorateNodes(state.graph.nodes, state.graph.edges, ctx), [decorator, state.graph.nodes, state.graph.edges, ctx]);
   const viewEdges = useMemo(() => decorator.decorateEdges(state.graph.edges, ctx), [decorator, state.graph.edges, ctx]);
 
-  const onNodesChange = useCallback((changes: NodeChange<GNode>[]) => dispatch({ type: 'nodesChange', changes }), []);
+  // Sizes stay with the decorator (see graph/decorate.ts): a measurement is not an edit and must
+  // not hand React Flow new objects for every node.
+  const onNodesChange = useCallback(
+    (changes: NodeChange<GNode>[]) => {
+      const { rest } = decorator.noteDimensions(changes);
+      if (rest.length > 0) dispatch({ type: 'nodesChange', changes: rest });
+    },
+    [decorator],
+  );
   const onEdgesChange = useCallback((changes: EdgeChange<GEdge>[]) => dispatch({ type: 'edgesChange', changes }), []);
   const onConnect = useCallback((connection: Connection) => dispatch({ type: 'connect', connection }), []);
   const isValidConnection = useCallback((c: Connection | GEdge) => canConnect(stateRef.current.graph, c as Connection), []);
@@ -284,12 +292,12 @@ function Editor({ initial, types, registry }: { initial: WorkflowDoc; types: Nod
   const layout = useCallback(() => {
     const s = stateRef.current;
     const positions = autoLayout({
-      nodes: s.graph.nodes.map((n) => ({ id: n.id, width: n.measured?.width, height: n.measured?.height })),
+      nodes: s.graph.nodes.map((n) => ({ id: n.id, width: decorator.sizeOf(n.id)?.width, height: decorator.sizeOf(n.id)?.height })),
       edges: s.graph.edges,
     });
     dispatch({ type: 'layout', positions });
     setTimeout(() => void rf.fitView({ duration: 300, padding: 0.15 }), 30);
-  }, [rf]);
+  }, [rf, decorator]);
 
   // Keyboard shortcuts (not while typing in a field).
   const doSave = useCallback(() => act('save', save), [act, save]);

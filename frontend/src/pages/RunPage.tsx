@@ -128,9 +128,14 @@ function RunView({ run, definition, registry }: { run: RunRecord; definition: Wo
   );
   const viewNodes = useMemo(() => decorator.decorateNodes(nodes, edges, ctx), [decorator, nodes, edges, ctx]);
   const viewEdges = useMemo(() => decorator.decorateEdges(edges, ctx), [decorator, edges, ctx]);
-  const onNodesChange = useCallback((changes: NodeChange<GNode>[]) => {
-    setNodes((ns) => applyNodeChanges(changes.filter((c) => c.type === 'select' || c.type === 'dimensions'), ns));
-  }, []);
+  const onNodesChange = useCallback(
+    (changes: NodeChange<GNode>[]) => {
+      // Sizes stay with the decorator; only the selection is state here.
+      const select = decorator.noteDimensions(changes).rest.filter((c) => c.type === 'select');
+      if (select.length > 0) setNodes((ns) => applyNodeChanges(select, ns));
+    },
+    [decorator],
+  );
   const onNodeClick = useCallback((nodeId: string) => setSelected(nodeId), []);
   const onPaneClick = useCallback(() => setSelected(null), []);
 

@@ -1,0 +1,582 @@
+// Canvas performance benchmark of the web builder (not a test: figures vary with the machine).
+//
+//   node bench/canvas.mjs [--reps 5] [--sizes 500,1000] [--ms 2500] [--json FILE]
+//                         [--compare DIR]   the same measurements on another build (e.g. of the
+//                                           last commit), interleaved, for before/after ratios
+//   node bench/canvas.mjs --smoke          one repetition at 100 nodes, asserts only that it renders
+//   node bench/canvas.mjs --render-only    first renders only
+//   node bench/canvas.mjs --profile N      a CPU profile of one first render at N nodes
+//   node bench/canvas.mjs --trace N        a Chrome trace of a first render and a pan at N nodes
+//   npm run bench:canvas                   vite build, then the default run
+//
+// It starts `concertmaster dev` (fresh data directory, port 0, serving frontend/dist) and
+// Debian's chromium headless (e2e/harness.mjs), creates generated workflows through the API
+// (a layered DAG: one trigger, `transform.set` and `condition.if` nodes, N nodes and 1.2·N
+// edges; and a 10-node baseline), opens each in the editor and measures, per repetition in a
+// fresh browser context:
+//
+// - first render: from the editor's `performance.mark('cm:workflow-loaded')` (document and node
+//   types arrived) to the first animation frame after the canvas last changed (nodes rendered,
+//   measured and painted in the fitted view); a MutationObserver on the canvas and a
+//   requestAnimationFrame loop, installed before the page's own scripts; and the CPU time of
+//   the page's main thread (`Performance.getMetrics` ThreadTime), which other load on a shared
+//   machine does not inflate;
+// - frames while panning the canvas with the mouse and while dragging a node, at the fitted
+//   view (every node on screen) and at 100 % zoom (onlyRenderVisibleElements mounts and
+//   unmounts nodes): frame rate and p95 frame interval from requestAnimationFrame timestamps
+//   during `--ms` of input, and chromium's CPU time per frame (all its processes,
+//   SystemInfo.getProcessInfo).
+//
+// Every figure is also given against a baseline measured in the same run: the 10-node
+// workflow's first render, and the frame rate of the idle page. Median and p95 over the
+// repetitions; sizes (and builds, with --compare) are interleaved within each repetition.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { apiClient, FRONTEND as FRONTEND_DIR, REPO, startChromium, startServer } from '../e2e/harness.mjs';
+
+const COL = 260;
+const ROW = 120;
+
+/** A valid layered workflow of `n` nodes and `e` edges (e ≥ n − 1). */
+export function generateWorkflow(id, n, e) {
+  const rows = Math.max(1, Math.round(Math.sqrt((n - 1) * (COL / ROW) * 0.6)));
+  const layers = Math.ceil((n - 1) / rows);
+  const nodes = [{ id: 'start', type: 'trigger.manual', config: {}, position: { x: 0, y: ((rows - 1) * ROW) / 2 } }];
+  const grid = []; // grid[l][r] = node
+  let k = 0;
+  for (let l = 0; l < layers; l += 1) {
+    grid.push([]);
+    for (let r = 0; r < rows && k < n - 1; r += 1, k += 1) {
+      const id2 = `n${l}_${r}`;
+      const isIf = l > 0 && l < layers - 2 && k % 9 === 4;
+      const node = isIf
+        ? { id: id2, type: 'condition.if', name: `Check ${k}`, config: { rules: [{ field: '$.nodes.start.output.x', op: 'gt', value: k }] } }
+        : { id: id2, type: 'transform.set', name: `Step ${k}`, config: { fields: { k, v: `{{ $.nodes.start.output.x }}` } } };
+      node.position = { x: (l + 1) * COL, y: r * ROW };
+      nodes.push(node);
+      grid[l].push(node);
+    }
+  }
+  const edges = [];
+  const port = (src, primary) => (src.type === 'condition.if' ? { fromPort: primary ? 'true' : 'false' } : {});
+  // Every node has one edge from the previous layer (the trigger for the first).
+  for (let l = 0; l < grid.length; l += 1) {
+    for (let r = 0; r < grid[l].length; r += 1) {
+      const to = grid[l][r];
+      if (l === 0) edges.push({ from: 'start', to: to.id });
+      else {
+        const from = grid[l - 1][Math.min(r, grid[l - 1].length - 1)];
+        edges.push({ from: from.id, to: to.id, ...port(from, true) });
+      }
+    }
+  }
+  // The rest: from the next row of the previous layer, spread evenly.
+  const candidates = [];
+  for (let l = 1; l < grid.length; l += 1) {
+    for (let r = 0; r < grid[l].length; r += 1) {
+      const prev = grid[l - 1];
+      const from = prev[(Math.min(r, prev.length - 1) + 1) % prev.length];
+      if (prev.length > 1) candidates.push({ from, to: grid[l][r] });
+    }
+  }
+  const extra = e - edges.length;
+  if (extra > candidates.length) throw new Error(`cannot make ${e} edges from ${n} nodes`);
+  for (let i = 0; i < extra; i += 1) {
+    const c = candidates[Math.floor((i * candidates.length) / extra)];
+    edges.push({ from: c.from.id, to: c.to.id, ...port(c.from, false) });
+  }
+  return { id, name: `Bench ${n} nodes`, description: 'generated by bench/canvas.mjs', nodes, edges };
+}
+
+// Installed before the page's scripts: frame timestamps, the last canvas mutation, long tasks.
+const PROBE = () => {
+  const w = window;
+  w.__cm = { frames: [], all: [], recording: false, lastMutation: 0, longTasks: [], observing: false };
+  const tick = (t) => {
+    if (w.__cm.recording) w.__cm.frames.push(t);
+    if (w.__cm.all.length < 20000) w.__cm.all.push(t);
+    requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
+  const mo = new MutationObserver(() => {
+    w.__cm.lastMutation = performance.now();
+  });
+  const attach = () => {
+    const el = document.querySelector('.react-flow');
+    if (el && !w.__cm.observing) {
+      w.__cm.observing = true;
+      w.__cm.lastMutation = performance.now();
+      mo.observe(el, { subtree: true, childList: true, attributes: true, characterData: true });
+    }
+  };
+  new MutationObserver(attach).observe(document, { subtree: true, childList: true });
+  try {
+    new PerformanceObserver((l) => {
+      for (const e of l.getEntries()) w.__cm.longTasks.push({ start: e.startTime, duration: e.duration });
+    }).observe({ type: 'longtask', buffered: true });
+  } catch {
+    /* not supported */
+  }
+};
+
+const median = (xs) => quantile(xs, 0.5);
+function quantile(xs, q) {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const pos = (s.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return s[lo] + (s[hi] - s[lo]) * (pos - lo);
+}
+
+/** Open the editor on `workflowId` in a fresh context; measure its first render. */
+async function openEditor(chrome, server, workflowId, { viewport = { width: 1600, height: 1000 } } = {}) {
+  const context = await chrome.browser.newContext({ viewport });
+  await context.addInitScript((token) => {
+    localStorage.setItem('concertmaster.token', token);
+  }, server.token);
+  await context.addInitScript(PROBE);
+  const page = await context.newPage();
+  page.setDefaultTimeout(60_000);
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Performance.enable', { timeDomain: 'threadTicks' });
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(`${server.url}/workflows/${workflowId}`);
+  await page.waitForFunction(() => performance.getEntriesByName('cm:workflow-loaded').length > 0 && document.querySelector('.react-flow__node'));
+  // Settled: no canvas mutation for 400 ms (a benchmark may wait; the tests never do).
+  await page.waitForFunction(() => window.__cm.observing && performance.now() - window.__cm.lastMutation > 400, null, { polling: 50 });
+  const r = await page.evaluate(() => {
+    const loaded = performance.getEntriesByName('cm:workflow-loaded')[0].startTime;
+    const ready = performance.getEntriesByName('cm:canvas-ready')[0]?.startTime ?? NaN;
+    const settled = window.__cm.lastMutation;
+    const nav = performance.getEntriesByType('navigation')[0];
+    const nodes = document.querySelectorAll('.react-flow__node');
+    let visible = 0;
+    for (const n of nodes) if (getComputedStyle(n).visibility !== 'hidden') visible += 1;
+    const longTasks = window.__cm.longTasks.filter((t) => t.start + t.duration >= loaded - 1 && t.start <= settled + 50);
+    const vp = document.querySelector('.react-flow__viewport')?.style.transform ?? '';
+    // The frame that painted the settled canvas: the first one to begin after the last change.
+    const painted = window.__cm.all.find((t) => t > settled) ?? settled;
+    return {
+      painted,
+      loaded,
+      ready,
+      settled,
+      domContentLoaded: nav?.domContentLoadedEventEnd ?? NaN,
+      rendered: nodes.length,
+      visible,
+      edges: document.querySelectorAll('.react-flow__edge').length,
+      longTaskMs: longTasks.reduce((a, t) => a + t.duration, 0),
+      longestTaskMs: longTasks.reduce((a, t) => Math.max(a, t.duration), 0),
+      viewport: vp,
+    };
+  });
+  // CPU time of the renderer's main thread and of its process since the page started: robust
+  // against other load on the machine, unlike wall time.
+  const { metrics } = await cdp.send('Performance.getMetrics');
+  const metric = (name) => (metrics.find((m) => m.name === name)?.value ?? NaN) * 1000;
+  await cdp.detach();
+  return { context, page, errors, ...r, firstRenderMs: r.painted - r.loaded, navToRenderMs: r.painted, mainCpuMs: metric('ThreadTime'), processCpuMs: metric('ProcessTime') };
+}
+
+/** Record animation-frame intervals and chromium's CPU time while `drive` runs. */
+async function frames(chrome, page, drive) {
+  await page.evaluate(() => {
+    window.__cm.frames = [];
+    window.__cm.recording = true;
+  });
+  const c0 = await chrome.cpuSeconds();
+  const t0 = Date.now();
+  const moves = await drive();
+  const wall = Date.now() - t0;
+  const ts = await page.evaluate(() => {
+    window.__cm.recording = false;
+    return window.__cm.frames;
+  });
+  const cpuMs = ((await chrome.cpuSeconds()) - c0) * 1000;
+  const dts = [];
+  for (let i = 1; i < ts.length; i += 1) dts.push(ts[i] - ts[i - 1]);
+  const span = ts.length > 1 ? ts[ts.length - 1] - ts[0] : NaN;
+  return {
+    fps: ((ts.length - 1) / span) * 1000,
+    frameMedianMs: median(dts),
+    frameP95Ms: quantile(dts, 0.95),
+    frameMaxMs: Math.max(...dts),
+    cpuMsPerFrame: cpuMs / Math.max(1, ts.length),
+    frames: ts.length,
+    moves,
+    wallMs: wall,
+  };
+}
+
+/** Move the mouse in a circle around `c` (button already down or not) for `ms`. */
+async function circle(page, c, radius, ms) {
+  const t0 = Date.now();
+  let moves = 0;
+  while (Date.now() - t0 < ms) {
+    const a = ((Date.now() - t0) / 1000) * Math.PI * 2 * 0.8;
+    await page.mouse.move(c.x + radius * Math.cos(a) - radius, c.y + radius * Math.sin(a));
+    moves += 1;
+  }
+  return moves;
+}
+
+async function paneSpot(page) {
+  const box = await page.locator('[data-testid="canvas"]').boundingBox();
+  // The top-left corner of the pane: inside fitView's padding, no node there.
+  return { x: box.x + 40, y: box.y + 40, box };
+}
+
+async function measurePan(chrome, page, ms) {
+  const { x, y } = await paneSpot(page);
+  const start = { x: x + 120, y: y + 60 };
+  await page.mouse.move(start.x, start.y);
+  await page.mouse.down();
+  const f = await frames(chrome, page, () => circle(page, start, 60, ms));
+  await page.mouse.up();
+  return f;
+}
+
+async function zoomTo100(page) {
+  // React Flow's controls: fit view, then zoom in to 1 on the centre with the instance API
+  // the Controls use (a wheel would do too); one way both runs of the benchmark share.
+  const box = await page.locator('[data-testid="canvas"]').boundingBox();
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  for (let i = 0; i < 60; i += 1) {
+    const z = await page.evaluate(() => {
+      const m = /scale\(([\d.]+)\)/.exec(document.querySelector('.react-flow__viewport')?.style.transform ?? '');
+      return m ? Number(m[1]) : 1;
+    });
+    if (z >= 0.95) return z;
+    await page.mouse.wheel(0, -Math.min(400, Math.max(40, 200 * Math.log2(1 / z))));
+    await page.waitForFunction(
+      (before) => {
+        const m = /scale\(([\d.]+)\)/.exec(document.querySelector('.react-flow__viewport')?.style.transform ?? '');
+        return m && Number(m[1]) !== before;
+      },
+      z,
+      { timeout: 5000 },
+    ).catch(() => {});
+  }
+  return NaN;
+}
+
+async function measureNodeDrag(chrome, page, ms) {
+  // The visible node nearest the centre of the canvas.
+  const box = await page.locator('[data-testid="canvas"]').boundingBox();
+  const c = { x: box.x + box.width / 2, y: box.y + box.height / 2 };
+  const target = await page.evaluate(({ x, y }) => {
+    let best = null;
+    for (const n of document.querySelectorAll('.react-flow__node')) {
+      const r = n.getBoundingClientRect();
+      const d = Math.hypot(r.x + r.width / 2 - x, r.y + r.height / 2 - y);
+      if (r.width > 0 && (!best || d < best.d)) best = { d, x: r.x + r.width / 2, y: r.y + r.height / 2 };
+    }
+    return best;
+  }, c);
+  if (!target) return null;
+  await page.mouse.move(target.x, target.y);
+  await page.mouse.down();
+  await page.mouse.move(target.x + 5, target.y + 5);
+  const f = await frames(chrome, page, () => circle(page, { x: target.x + 5, y: target.y + 5 }, 50, ms));
+  await page.mouse.up();
+  return f;
+}
+
+async function measureIdle(chrome, page, ms) {
+  return frames(chrome, page, async () => {
+    await page.waitForTimeout(ms);
+    return 0;
+  });
+}
+
+export async function createBenchWorkflow(api, n, e) {
+  const id = `bench_${n}`;
+  const wf = generateWorkflow(id, n, e);
+  await api.createWorkflow(wf);
+  return { id, nodes: wf.nodes.length, edges: wf.edges.length };
+}
+
+/** The e2e tier's smoke mode: one repetition at 100 nodes; it must render. */
+export async function benchSmoke({ server, chrome, api, artifacts }) {
+  const wf = await createBenchWorkflow(api, 100, 120);
+  const r = await openEditor(chrome, server, wf.id);
+  try {
+    if (r.errors.length) throw new Error(`page errors: ${r.errors.join('; ')}`);
+    if (artifacts) await r.page.screenshot({ path: path.join(artifacts, '14-bench-100-nodes.png') });
+    // Far out: the minimap shows every node, the edges are one path.
+    const drawn = await r.page.evaluate(() => ({
+      minimap: [...document.querySelectorAll('[data-testid="minimap"] path.cm-minimap-nodes')].reduce((a, p) => a + (p.getAttribute('d').split('M').length - 1), 0),
+      farEdges: document.querySelector('[data-testid="far-edges"] path.plain')?.getAttribute('d')?.split('M').length - 1 || 0,
+    }));
+    const pan = await measurePan(chrome, r.page, 500);
+    return { rendered: r.visible, firstRenderMs: r.firstRenderMs, fps: pan.fps, ...drawn };
+  } finally {
+    await r.context.close();
+  }
+}
+
+function parseArgs(argv) {
+  const o = { reps: 5, sizes: [500, 1000], baseline: 10, json: null, smoke: false, profile: null, trace: null, interactMs: 2500, screenshots: true };
+  for (let i = 0; i < argv.length; i += 1) {
+    const a = argv[i];
+    if (a === '--reps') o.reps = Number(argv[++i]);
+    else if (a === '--sizes') o.sizes = argv[++i].split(',').map(Number);
+    else if (a === '--json') o.json = argv[++i];
+    else if (a === '--smoke') o.smoke = true;
+    else if (a === '--profile') o.profile = Number(argv[++i]);
+    else if (a === '--trace') o.trace = Number(argv[++i]);
+    else if (a === '--ms') o.interactMs = Number(argv[++i]);
+    else if (a === '--render-only') o.renderOnly = true;
+    else if (a === '--compare') o.compare = argv[++i];
+    else if (a === '--no-screenshots') o.screenshots = false;
+    else if (a === '--help' || a === '-h') {
+      console.log(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(0, 35).join('\n'));
+      process.exit(0);
+    } else throw new Error(`unknown argument ${a}`);
+  }
+  return o;
+}
+
+const fmt = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '—');
+
+
+async function profileOnce(chrome, server, wfId, outDir) {
+  // A CPU profile of the first render (CDP Profiler), its top self-time functions printed.
+  const context = await chrome.browser.newContext({ viewport: { width: 1600, height: 1000 } });
+  await context.addInitScript((token) => localStorage.setItem('concertmaster.token', token), server.token);
+  await context.addInitScript(PROBE);
+  const page = await context.newPage();
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Profiler.enable');
+  await cdp.send('Profiler.setSamplingInterval', { interval: 100 });
+  await cdp.send('Profiler.start');
+  await page.goto(`${server.url}/workflows/${wfId}`);
+  await page.waitForFunction(() => document.querySelector('.react-flow__node'));
+  await page.waitForFunction(() => window.__cm.observing && performance.now() - window.__cm.lastMutation > 400, null, { polling: 50 });
+  const { profile } = await cdp.send('Profiler.stop');
+  fs.mkdirSync(outDir, { recursive: true });
+  const file = path.join(outDir, `canvas-${wfId}.cpuprofile`);
+  fs.writeFileSync(file, JSON.stringify(profile));
+  const self = new Map();
+  const dt = new Map();
+  for (let i = 0; i < profile.samples.length; i += 1) dt.set(profile.samples[i], (dt.get(profile.samples[i]) ?? 0) + (profile.timeDeltas[i] ?? 0));
+  for (const n of profile.nodes) {
+    const f = n.callFrame;
+    const key = `${f.functionName || '(anonymous)'} ${f.url.split('/').pop()}:${f.lineNumber + 1}:${f.columnNumber + 1}`;
+    self.set(key, (self.get(key) ?? 0) + (dt.get(n.id) ?? 0) / 1000);
+  }
+  const top = [...self.entries()].filter(([k]) => !k.startsWith('(idle)') && !k.startsWith('(program)')).sort((a, b) => b[1] - a[1]).slice(0, 25);
+  console.log(`\nCPU profile of the first render of ${wfId} → ${path.relative(REPO, file)}; top self time:`);
+  for (const [k, ms] of top) console.log(`  ${fmt(ms, 1).padStart(7)} ms  ${k}`);
+  await context.close();
+}
+
+/**
+ * A Chrome trace (Tracing domain) of one first render and one pan at the fitted view; prints the
+ * time per thread in the main trace events (scripting, style, layout, paint, raster …).
+ */
+async function traceOnce(chrome, server, wfId, outDir, interactMs) {
+  const categories = ['devtools.timeline', 'disabled-by-default-devtools.timeline', 'blink', 'cc', 'viz', 'gpu', 'v8.execute', 'toplevel'];
+  const context = await chrome.browser.newContext({ viewport: { width: 1600, height: 1000 } });
+  await context.addInitScript((token) => localStorage.setItem('concertmaster.token', token), server.token);
+  await context.addInitScript(PROBE);
+  const page = await context.newPage();
+  fs.mkdirSync(outDir, { recursive: true });
+  const analyse = async (label, file, run) => {
+    await chrome.browser.startTracing(page, { path: file, categories });
+    await run();
+    await chrome.browser.stopTracing();
+    const trace = JSON.parse(fs.readFileSync(file, 'utf8'));
+    const events = trace.traceEvents ?? trace;
+    const threads = new Map();
+    for (const e of events) if (e.ph === 'M' && e.name === 'thread_name') threads.set(`${e.pid}:${e.tid}`, e.args.name);
+    const interesting = new Set([
+      'FunctionCall', 'EvaluateScript', 'v8.run', 'RunMicrotasks', 'TimerFire', 'FireAnimationFrame', 'EventDispatch', 'HitTest',
+      'UpdateLayoutTree', 'Layout', 'PrePaint', 'Paint', 'Layerize', 'UpdateLayer', 'CompositeLayers', 'Commit', 'RasterTask',
+      'ImageDecodeTask', 'ParseHTML', 'ScheduleStyleRecalculation', 'ProxyMain::BeginMainFrame', 'PaintArtifactCompositor::Update',
+      'LocalFrameView::RunPostLifecycleSteps', 'Document::UpdateStyleAndLayout', 'IntersectionObserverController::computeIntersections',
+      'ResizeObserverController::DeliverObservations', 'Display::DrawAndSwap', 'SkiaOutputSurfaceImplOnGpu::SwapBuffers', 'TileManager::FlushAndIssueSignals',
+    ]);
+    const sums = new Map();
+    for (const e of events) {
+      if (e.ph !== 'X' || !interesting.has(e.name)) continue;
+      const th = threads.get(`${e.pid}:${e.tid}`) ?? `${e.pid}:${e.tid}`;
+      const key = `${th.padEnd(22)} ${e.name}`;
+      const s = sums.get(key) ?? { ms: 0, n: 0 };
+      s.ms += (e.dur ?? 0) / 1000;
+      s.n += 1;
+      sums.set(key, s);
+    }
+    console.log(`\n${label} (${path.relative(REPO, file)}): total duration of trace events (nested events overlap)`);
+    for (const [k, s] of [...sums.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 22)) console.log(`  ${fmt(s.ms, 1).padStart(8)} ms ${String(s.n).padStart(6)}×  ${k}`);
+  };
+  await analyse('first render', path.join(outDir, `trace-render-${wfId}.json`), async () => {
+    await page.goto(`${server.url}/workflows/${wfId}`);
+    await page.waitForFunction(() => document.querySelector('.react-flow__node'));
+    await page.waitForFunction(() => window.__cm.observing && performance.now() - window.__cm.lastMutation > 400, null, { polling: 50 });
+  });
+  await analyse('pan at the fitted view', path.join(outDir, `trace-pan-${wfId}.json`), async () => {
+    const f = await measurePan(chrome, page, interactMs);
+    console.log(`pan: ${fmt(f.fps, 1)} fps, p95 frame ${fmt(f.frameP95Ms, 1)} ms, ${f.moves} mouse moves`);
+  });
+  await context.close();
+}
+
+/** One repetition at one size on one build: first render, then frames of each interaction. */
+async function measureAll(chrome, v, n, o, rep) {
+  const r = await openEditor(chrome, v.server, v.wfs[n].id);
+  try {
+    if (r.errors.length) throw new Error(`page errors at ${n} nodes (${v.name}): ${r.errors.join('; ')}`);
+    const row = { firstRenderMs: r.firstRenderMs, mainCpuMs: r.mainCpuMs, drawn: r.visible, longTaskMs: r.longTaskMs, longestTaskMs: r.longestTaskMs };
+    if (rep === 0 && o.screenshots) {
+      fs.mkdirSync(path.join(REPO, 'target/bench-artifacts'), { recursive: true });
+      await r.page.screenshot({ path: path.join(REPO, `target/bench-artifacts/canvas-${v.name}-${n}.png`) });
+    }
+    if (o.renderOnly) return row;
+    row.idle = await measureIdle(chrome, r.page, 1000);
+    row.panFit = await measurePan(chrome, r.page, o.interactMs);
+    row.dragFit = await measureNodeDrag(chrome, r.page, o.interactMs);
+    row.zoom = await zoomTo100(r.page);
+    row.pan100 = await measurePan(chrome, r.page, o.interactMs);
+    row.drag100 = await measureNodeDrag(chrome, r.page, o.interactMs);
+    row.drawnAt100 = await r.page.locator('.react-flow__node').count();
+    return row;
+  } finally {
+    await r.context.close();
+  }
+}
+
+const INTERACTIONS = [
+  ['panFit', 'pan, fitted view'],
+  ['dragFit', 'node drag, fitted view'],
+  ['pan100', 'pan, 100 %'],
+  ['drag100', 'node drag, 100 %'],
+];
+
+function report(v, sizes, o) {
+  const res = v.results;
+  const base = res[o.baseline];
+  const baseRender = median(base.map((r) => r.firstRenderMs));
+  const baseCpu = median(base.map((r) => r.mainCpuMs));
+  const idleFps = o.renderOnly ? NaN : median(sizes.flatMap((n) => res[n].map((r) => r.idle.fps)));
+  const idleCpu = o.renderOnly ? NaN : median(sizes.flatMap((n) => res[n].map((r) => r.idle.cpuMsPerFrame)));
+  console.log(`\n## ${v.name} (${v.dir})\n`);
+  console.log(`baseline: ${o.baseline}-node first render median ${fmt(baseRender)} ms, page main-thread CPU ${fmt(baseCpu)} ms; idle page ${fmt(idleFps, 1)} fps, ${fmt(idleCpu, 1)} ms CPU per frame\n`);
+  console.log(`| nodes / edges | first render: median (p95) | × ${o.baseline} nodes | main-thread CPU over ${o.baseline} nodes | drawn |`);
+  console.log('|---|---|---|---|---|');
+  const table = [];
+  for (const n of sizes) {
+    const rs = res[n];
+    const fr = rs.map((r) => r.firstRenderMs);
+    const cpu = rs.map((r) => r.mainCpuMs);
+    const t = {
+      nodes: v.wfs[n].nodes,
+      edges: v.wfs[n].edges,
+      firstRender: { median: median(fr), p95: quantile(fr, 0.95), ratio: median(fr) / baseRender, all: fr },
+      mainCpu: { median: median(cpu), overBaseline: median(cpu) - baseCpu },
+      drawn: median(rs.map((r) => r.drawn)),
+    };
+    console.log(`| ${t.nodes} / ${t.edges} | ${fmt(t.firstRender.median)} ms (${fmt(t.firstRender.p95)}) | ${fmt(t.firstRender.ratio, 2)} | +${fmt(t.mainCpu.overBaseline)} ms | ${t.drawn} |`);
+    table.push(t);
+  }
+  if (!o.renderOnly) {
+    console.log(`\n| nodes | ${INTERACTIONS.map(([, l]) => l).join(' | ')} |`);
+    console.log(`|---|${INTERACTIONS.map(() => '---').join('|')}|`);
+    for (const [i, n] of sizes.entries()) {
+      const rs = res[n];
+      const cells = INTERACTIONS.map(([k]) => {
+        const fps = rs.map((r) => r[k]?.fps);
+        const p95 = rs.map((r) => r[k]?.frameP95Ms);
+        const cpu = rs.map((r) => r[k]?.cpuMsPerFrame);
+        table[i][k] = { fpsMedian: median(fps), fpsLow: quantile(fps, 0.05), frameP95Ms: median(p95), cpuMsPerFrame: median(cpu), ofIdle: median(fps) / idleFps };
+        return `${fmt(median(fps), 1)} fps (p95 frame ${fmt(median(p95), 1)} ms; ${fmt(median(cpu), 1)} ms CPU/frame)`;
+      });
+      console.log(`| ${n} | ${cells.join(' | ')} |`);
+    }
+  }
+  return { name: v.name, dir: v.dir, baselineFirstRenderMs: baseRender, baselineMainCpuMs: baseCpu, idleFps, idleCpuMsPerFrame: idleCpu, table, raw: res };
+}
+
+async function main() {
+  const o = parseArgs(process.argv.slice(2));
+  const chrome = await startChromium();
+  const variants = [{ name: 'current', dir: path.join(FRONTEND_DIR, 'dist') }];
+  if (o.compare) variants.push({ name: 'compare', dir: path.resolve(o.compare) });
+  try {
+    for (const v of variants) {
+      v.server = await startServer({ examples: false, builderDir: v.dir });
+      v.api = apiClient(v.server.url, v.server.token);
+    }
+    const [cur] = variants;
+    if (o.smoke) {
+      const r = await benchSmoke({ server: cur.server, chrome, api: cur.api });
+      console.log(`smoke: 100 nodes, ${r.rendered} drawn, first render ${fmt(r.firstRenderMs)} ms, pan ${fmt(r.fps, 1)} fps`);
+      if (!(r.rendered > 0)) throw new Error('nothing rendered');
+      return;
+    }
+    if (o.trace || o.profile) {
+      const n = o.trace ?? o.profile;
+      const wf = await createBenchWorkflow(cur.api, n, Math.round(n * 1.2));
+      const out = path.join(REPO, 'target/bench-artifacts');
+      if (o.trace) await traceOnce(chrome, cur.server, wf.id, out, o.interactMs);
+      else await profileOnce(chrome, cur.server, wf.id, out);
+      return;
+    }
+    const sizes = [o.baseline, ...o.sizes];
+    console.log(`chromium ${chrome.version}; ${o.reps} repetitions; sizes ${sizes.join(', ')}; ${o.interactMs} ms of input per measurement; builds: ${variants.map((v) => `${v.name} = ${path.relative(process.cwd(), v.dir) || '.'}`).join(', ')}`);
+    for (const v of variants) {
+      v.wfs = {};
+      v.results = {};
+      for (const n of sizes) {
+        v.wfs[n] = await createBenchWorkflow(v.api, n, Math.max(n - 1, Math.round(n * 1.2)));
+        v.results[n] = [];
+      }
+    }
+    for (let rep = 0; rep < o.reps; rep += 1) {
+      for (const n of sizes) {
+        for (const v of variants) {
+          const row = await measureAll(chrome, v, n, o, rep);
+          v.results[n].push(row);
+          const inter = o.renderOnly
+            ? ''
+            : INTERACTIONS.map(([k]) => `${k} ${fmt(row[k]?.fps, 1)} fps/${fmt(row[k]?.cpuMsPerFrame, 1)} ms CPU`).join(', ');
+          console.log(
+            `rep ${rep + 1} ${v.name.padEnd(7)} ${String(n).padStart(5)} nodes: first render ${fmt(row.firstRenderMs).padStart(4)} ms, main CPU ${fmt(row.mainCpuMs)} ms, ${row.drawn} drawn${inter ? `; ${inter}` : ''}`,
+          );
+        }
+      }
+    }
+    const reports = variants.map((v) => report(v, sizes, o));
+    if (reports.length === 2) {
+      const [c, b] = reports;
+      console.log(`\n## current ÷ compare (same run)\n`);
+      console.log(`| nodes | first render | main-thread CPU over baseline |${o.renderOnly ? '' : ` ${INTERACTIONS.map(([, l]) => `${l}: fps, CPU/frame`).join(' | ')} |`}`);
+      console.log(`|---|---|---|${o.renderOnly ? '' : INTERACTIONS.map(() => '---|').join('')}`);
+      for (const [i, n] of sizes.entries()) {
+        if (n === o.baseline) continue;
+        const x = c.table[i];
+        const y = b.table[i];
+        const cells = o.renderOnly ? '' : ` ${INTERACTIONS.map(([k]) => `${fmt(x[k].fpsMedian / y[k].fpsMedian, 2)}, ${fmt(x[k].cpuMsPerFrame / y[k].cpuMsPerFrame, 2)}`).join(' | ')} |`;
+        console.log(`| ${n} | ${fmt(x.firstRender.median / y.firstRender.median, 2)} | ${fmt(x.mainCpu.overBaseline / y.mainCpu.overBaseline, 2)} |${cells}`);
+      }
+    }
+    const json = o.json ?? path.join(REPO, 'target/bench-artifacts/canvas.json');
+    fs.mkdirSync(path.dirname(json), { recursive: true });
+    fs.writeFileSync(json, JSON.stringify({ chromium: chrome.version, reps: o.reps, interactMs: o.interactMs, reports }, null, 2));
+    console.log(`\nraw figures: ${path.relative(process.cwd(), json)}`);
+  } finally {
+    await chrome.stop();
+    for (const v of variants) await v.server?.stop();
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+  main().catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });
+}
