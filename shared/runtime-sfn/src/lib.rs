@@ -19,8 +19,9 @@
 //! (`DescribeExecution`, `GetExecutionHistory` and `StopExecution` refuse them; they are in
 //! the state machine's CloudWatch Logs), so `describe`, `history` and `stop` of an Express
 //! execution ARN are [`SfnError::Express`] (409) without a call. A run of an Express workflow
-//! therefore stays `RUNNING` in the API until something else (the run-events function)
-//! records its end.
+//! therefore stays `RUNNING` in the API until something else records its end: on AWS nothing
+//! does yet — Step Functions sends no status-change events for Express executions, so the
+//! run-events function never hears of them (emulators such as LocalStack do send them).
 //!
 //! ```no_run
 //! # async fn demo() {
