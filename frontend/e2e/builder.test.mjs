@@ -120,8 +120,8 @@ async function waitNone(page, selector) {
   await page.waitForFunction((s) => document.querySelectorAll(s).length === 0, selector, { timeout: TIMEOUT });
 }
 
-async function login(page, token, role) {
-  await page.goto(`${server.url}/login`);
+async function login(page, token, role, { goto = true } = {}) {
+  if (goto) await page.goto(`${server.url}/login`);
   await byTestId(page, 'login-token').fill(token);
   await byTestId(page, 'login-preview').filter({ hasText: role }).waitFor();
   await byTestId(page, 'login-submit').click();
@@ -282,10 +282,24 @@ describe('builder: build a workflow, validate, save, run it live', () => {
       }
     });
     await shot(page, '05-run-dialog');
+    // The socket is opened with a live ticket (POST /v1/live/tickets), not the session token.
+    const sockets = [];
+    page.on('websocket', (ws) => sockets.push(ws.url()));
+    const ticketAnswer = page.waitForResponse((r) => r.url().endsWith('/v1/live/tickets') && r.request().method() === 'POST');
     await byTestId(page, 'btn-start-run').click();
     await page.waitForURL(/\/runs\/[0-9a-f-]+$/);
     runId = page.url().split('/').pop();
     await byTestId(page, 'live-state').filter({ hasText: 'live' }).waitFor();
+    const ticket = await ticketAnswer;
+    assert.equal(ticket.status(), 201);
+    const { token: ticketToken, expiresInSeconds } = await ticket.json();
+    assert.equal(expiresInSeconds, 60);
+    assert.notEqual(ticketToken, server.token);
+    const opened = sockets.map((u) => new URL(u));
+    assert.ok(
+      opened.some((u) => u.pathname === '/ws' && u.searchParams.get('token') === ticketToken),
+      `a socket opened on /ws with the ticket: ${sockets.join(', ')}`,
+    );
     for (const id of ['manual_1', 'set_1', 'set_2']) {
       await page.locator(`[data-testid="node-status-${id}"][data-status="succeeded"]`).waitFor();
       assert.match((await byTestId(page, `node-${id}`).getAttribute('class')) ?? '', /run-succeeded/);
@@ -502,6 +516,194 @@ describe('viewer', () => {
     assert.equal(await byTestId(page, 'json-editor').getAttribute('readonly'), '');
     await byTestId(page, 'tab-canvas').click();
     await shot(page, '13-viewer-read-only');
+    await page.context().close();
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The cloud's configuration (config.json) and Cognito sign-in, against an emulated user pool:
+// its JSON API answered here, through a route on the page. The ID token it hands out is one the
+// embedded server accepts (HS256, org and role claims), so the builder works on after sign-in.
+
+/** A user pool of one admin-created user with TOTP MFA required; records what it is asked. */
+function emulatedPool(email, idToken) {
+  const user = { password: 'Temp-pass-1!', mustChangePassword: true, mfaRegistered: false };
+  const calls = [];
+  let n = 0;
+  const session = (what) => `${what}-${++n}`;
+  const tokens = (refresh) => ({
+    AuthenticationResult: { IdToken: idToken, AccessToken: 'access', ExpiresIn: 3600, TokenType: 'Bearer', ...(refresh ? { RefreshToken: 'refresh-e2e' } : {}) },
+    ChallengeParameters: {},
+  });
+  const challenge = (name) => ({ ChallengeName: name, Session: session(name), ChallengeParameters: { USER_ID_FOR_SRP: 'user-uuid' } });
+  const fail = (type, message) => ({ status: 400, body: { __type: `com.amazonaws.cognito.identity.idp.model#${type}`, message } });
+  const answer = (op, b) => {
+    switch (op) {
+      case 'InitiateAuth':
+        if (b.AuthFlow === 'REFRESH_TOKEN_AUTH') return { body: tokens(false) };
+        if (b.ClientId !== 'e2e-client' || b.AuthParameters.USERNAME !== email || b.AuthParameters.PASSWORD !== user.password) {
+          return fail('NotAuthorizedException', 'Incorrect username or password.');
+        }
+        return { body: challenge(user.mustChangePassword ? 'NEW_PASSWORD_REQUIRED' : user.mfaRegistered ? 'SOFTWARE_TOKEN_MFA' : 'MFA_SETUP') };
+      case 'RespondToAuthChallenge': {
+        const r = b.ChallengeResponses;
+        if (r.USERNAME !== 'user-uuid') return fail('NotAuthorizedException', `unknown user ${r.USERNAME}`);
+        if (b.ChallengeName === 'NEW_PASSWORD_REQUIRED') {
+          user.password = r.NEW_PASSWORD;
+          user.mustChangePassword = false;
+          return { body: challenge('MFA_SETUP') };
+        }
+        if (b.ChallengeName === 'MFA_SETUP' && user.mfaRegistered) return { body: tokens(true) };
+        if (b.ChallengeName === 'SOFTWARE_TOKEN_MFA') {
+          return r.SOFTWARE_TOKEN_MFA_CODE === '246810' ? { body: tokens(true) } : fail('CodeMismatchException', 'Invalid code received for user');
+        }
+        return fail('InvalidParameterException', `unexpected ${b.ChallengeName}`);
+      }
+      case 'AssociateSoftwareToken':
+        return { body: { SecretCode: 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP', Session: session('associated') } };
+      case 'VerifySoftwareToken':
+        if (b.UserCode !== '135790') return fail('EnableSoftwareTokenMFAException', 'Code mismatch');
+        user.mfaRegistered = true;
+        return { body: { Status: 'SUCCESS', Session: session('verified') } };
+      case 'RevokeToken':
+        return { body: {} };
+      default:
+        return fail('InvalidAction', op);
+    }
+  };
+  return {
+    calls,
+    async handle(route) {
+      const req = route.request();
+      const op = (req.headers()['x-amz-target'] ?? '').replace('AWSCognitoIdentityProviderService.', '');
+      const body = JSON.parse(req.postData() ?? '{}');
+      calls.push({ op, contentType: req.headers()['content-type'], body });
+      const a = answer(op, body);
+      await route.fulfill({ status: a.status ?? 200, contentType: 'application/x-amz-json-1.1', body: JSON.stringify(a.body) });
+    },
+  };
+}
+
+describe('cloud configuration: Cognito sign-in with MFA (emulated user pool)', () => {
+  let page;
+  let pool;
+  let idToken;
+  const step = scenario('cognito', () => page);
+  const email = 'ada@acme.test';
+  const stage = (name) => page.locator(`[data-testid="cognito-stage"][data-stage="${name}"]`);
+
+  step('config.json names the APIs and a user pool: the sign-in page asks for e-mail and password', async () => {
+    idToken = server.mintToken('editor', email);
+    pool = emulatedPool(email, idToken);
+    page = await newPage();
+    const config = {
+      apiUrl: server.url,
+      webSocketUrl: `${server.url.replace(/^http/, 'ws')}/ws`,
+      region: 'eu-west-1',
+      userPoolId: 'eu-west-1_e2eTest',
+      userPoolClientId: 'e2e-client',
+      cognitoEndpoint: `${server.url}/cognito-emulator/`,
+    };
+    await page.route('**/config.json', (route) => route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(config) }));
+    await page.route('**/cognito-emulator/', (route) => pool.handle(route));
+    await page.goto(`${server.url}/`);
+    await page.waitForURL(/\/login/);
+    await byTestId(page, 'cognito-email').waitFor();
+    // Pasting a token stays possible, folded away.
+    assert.equal(await byTestId(page, 'login-token').isVisible(), false);
+    await byTestId(page, 'login-token-option').waitFor();
+  });
+
+  step("a wrong password gets Cognito's message", async () => {
+    await byTestId(page, 'cognito-email').fill(email);
+    await byTestId(page, 'cognito-password').fill('not-it');
+    await byTestId(page, 'cognito-submit').click();
+    const err = byTestId(page, 'cognito-error');
+    await err.filter({ hasText: 'Incorrect username or password.' }).waitFor();
+    assert.equal(await err.getAttribute('data-type'), 'NotAuthorizedException');
+    assert.equal(await err.getAttribute('role'), 'alert');
+    await shot(page, '14-cognito-refused');
+  });
+
+  step('first sign-in: a new password, then an authenticator app', async () => {
+    await byTestId(page, 'cognito-password').fill('Temp-pass-1!');
+    await byTestId(page, 'cognito-submit').click();
+    await stage('newPassword').waitFor();
+    assert.equal(await byTestId(page, 'cognito-error').count(), 0);
+    await byTestId(page, 'cognito-new-password').fill('A-much-better-pass-2!');
+    await byTestId(page, 'cognito-new-password-confirm').fill('A-much-better-pass-2?');
+    await byTestId(page, 'cognito-submit').click();
+    await byTestId(page, 'cognito-error').filter({ hasText: 'differ' }).waitFor();
+    await byTestId(page, 'cognito-new-password-confirm').fill('A-much-better-pass-2!');
+    await byTestId(page, 'cognito-submit').click();
+    await stage('mfaSetup').waitFor();
+    await waitValue(page, 'cognito-totp-secret', 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP');
+    assert.equal(
+      await byTestId(page, 'cognito-totp-uri').inputValue(),
+      `otpauth://totp/ConcertMaster:${email}?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=ConcertMaster`,
+    );
+    await shot(page, '15-cognito-mfa-setup');
+    await byTestId(page, 'cognito-code').fill('000000');
+    await byTestId(page, 'cognito-submit').click();
+    await byTestId(page, 'cognito-error').filter({ hasText: 'Code mismatch' }).waitFor();
+    await byTestId(page, 'cognito-code').fill('135790');
+    await byTestId(page, 'cognito-submit').click();
+    await byTestId(page, 'header-role').filter({ hasText: 'editor' }).waitFor();
+    assert.equal(await byTestId(page, 'header-sub').innerText(), email);
+    await byTestId(page, 'workflow-list').waitFor();
+    const ops = pool.calls.map((c) => (c.op === 'RespondToAuthChallenge' ? `${c.op}:${c.body.ChallengeName}` : c.op));
+    assert.deepEqual(ops, [
+      'InitiateAuth',
+      'InitiateAuth',
+      'RespondToAuthChallenge:NEW_PASSWORD_REQUIRED',
+      'AssociateSoftwareToken',
+      'VerifySoftwareToken',
+      'VerifySoftwareToken',
+      'RespondToAuthChallenge:MFA_SETUP',
+    ]);
+    assert.ok(pool.calls.every((c) => c.contentType === 'application/x-amz-json-1.1'));
+    const stored = await page.evaluate(() => [localStorage.getItem('concertmaster.token'), localStorage.getItem('concertmaster.refresh')]);
+    assert.deepEqual(stored, [idToken, 'refresh-e2e']);
+  });
+
+  step('signed in: API calls carry the ID token, live statuses come through a ticket', async () => {
+    const run = await api.startRun('e2e_greeting', { name: 'Cognito' });
+    const auth = [];
+    page.on('request', (r) => {
+      if (r.url().startsWith(`${server.url}/v1/`)) auth.push(r.headers().authorization);
+    });
+    const ticket = page.waitForResponse((r) => r.url() === `${server.url}/v1/live/tickets`);
+    await page.goto(`${server.url}/runs/${run.id}`);
+    await byTestId(page, 'live-state').filter({ hasText: 'live' }).waitFor();
+    assert.equal((await ticket).status(), 201);
+    await page.locator('[data-testid="node-status-set_2"][data-status="succeeded"]').waitFor();
+    assert.ok(auth.length > 0 && auth.every((a) => a === `Bearer ${idToken}`), `every API call sent the ID token: ${auth}`);
+    await shot(page, '16-cognito-run');
+  });
+
+  step('log out forgets both tokens and revokes the refresh token; the next sign-in asks for the code', async () => {
+    await byTestId(page, 'btn-logout').click();
+    await byTestId(page, 'cognito-email').waitFor();
+    const stored = await page.evaluate(() => [localStorage.getItem('concertmaster.token'), localStorage.getItem('concertmaster.refresh')]);
+    assert.deepEqual(stored, [null, null]);
+    await until(() => pool.calls.some((c) => c.op === 'RevokeToken' && c.body.Token === 'refresh-e2e'), { what: 'RevokeToken' });
+    await byTestId(page, 'cognito-email').fill(email);
+    await byTestId(page, 'cognito-password').fill('A-much-better-pass-2!');
+    await byTestId(page, 'cognito-submit').click();
+    await stage('mfaCode').waitFor();
+    await byTestId(page, 'cognito-code').fill('246810');
+    await byTestId(page, 'cognito-submit').click();
+    // Back on the page we logged out of (the login page's `next`).
+    await page.waitForURL(/\/runs\//);
+    await byTestId(page, 'run-page').waitFor();
+    assert.equal(await byTestId(page, 'header-sub').innerText(), email);
+  });
+
+  step('an API token can still be pasted', async () => {
+    await byTestId(page, 'btn-logout').click();
+    await page.locator('[data-testid="login-token-option"] summary').click();
+    await login(page, server.token, 'admin', { goto: false });
+    assert.equal(await page.evaluate(() => localStorage.getItem('concertmaster.refresh')), null);
     await page.context().close();
   });
 });

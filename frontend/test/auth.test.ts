@@ -36,6 +36,40 @@ describe('auth token', () => {
     expect(decodeToken(jwt({ sub: 'x', org: 'acme' })).role).toBe('viewer');
   });
 
+  it('decodes a Cognito ID token: custom:org, custom:role, the e-mail as the subject', () => {
+    const claims = {
+      sub: '5f0c2a4e-1111-2222-3333-444455556666',
+      'cognito:username': '5f0c2a4e-1111-2222-3333-444455556666',
+      email: 'ada@acme.test',
+      email_verified: true,
+      'custom:org': 'acme',
+      'custom:role': 'editor',
+      iss: 'https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf',
+      aud: 'client123',
+      token_use: 'id',
+      auth_time: 1_900_000_000,
+      exp: 1_900_003_600,
+      iat: 1_900_000_000,
+    };
+    const t = jwt(claims);
+    expect(decodeToken(t)).toEqual({ token: t, sub: 'ada@acme.test', org: 'acme', role: 'editor', exp: 1_900_003_600 });
+    // The custom attributes win over plain claims of the same meaning.
+    expect(decodeToken(jwt({ ...claims, org: 'other', role: 'admin' }))).toMatchObject({ org: 'acme', role: 'editor' });
+    // Without an e-mail: the Cognito username, then the subject.
+    const { email: _e, ...noEmail } = claims;
+    expect(decodeToken(jwt({ ...noEmail, 'cognito:username': 'ada' })).sub).toBe('ada');
+    const { 'cognito:username': _u, ...onlySub } = noEmail;
+    expect(decodeToken(jwt(onlySub)).sub).toBe(claims.sub);
+  });
+
+  it('refuses a Cognito ID token without an organisation or with an unknown role', () => {
+    const base = { sub: 'u', email: 'ada@acme.test', token_use: 'id' };
+    expect(() => decodeToken(jwt({ ...base, 'custom:role': 'admin' }))).toThrow(/no organisation.*custom:org/);
+    expect(() => decodeToken(jwt({ ...base, 'custom:org': '' }))).toThrow(/custom:org/);
+    expect(() => decodeToken(jwt({ ...base, 'custom:org': 'acme', 'custom:role': 'owner' }))).toThrow("the token's role `owner` is not viewer, editor or admin");
+    expect(decodeToken(jwt({ ...base, 'custom:org': 'acme' })).role).toBe('viewer');
+  });
+
   it('refuses what is not a usable token', () => {
     expect(() => decodeToken('hello')).toThrow(/not a JWT/);
     expect(() => decodeToken('a.b.c')).toThrow(/not a JWT/);

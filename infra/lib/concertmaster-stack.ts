@@ -19,6 +19,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as sources from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as logsDestinations from 'aws-cdk-lib/aws-logs-destinations';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3deploy from 'aws-cdk-lib/aws-s3-deployment';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
@@ -94,6 +95,8 @@ export class ConcertMasterStack extends Stack {
   readonly functions: Record<FunctionName, RustFunction>;
   readonly stateMachineRole: iam.Role;
   readonly schedulerRole: iam.Role;
+  /** The log group every state machine logs its executions to (followed by run-events). */
+  readonly executionLogs: logs.LogGroup;
   readonly httpApi: apigwv2.HttpApi;
   readonly webSocketApi: apigwv2.WebSocketApi;
   readonly userPool: cognito.UserPool;
@@ -216,7 +219,9 @@ export class ConcertMasterStack extends Stack {
       'Users are created by administrators only (no self sign-up) and MFA is required; the Plus feature plan (threat protection) is billed per monthly active user and left to operators who want it.',
     );
     this.userPoolClient = this.userPool.addClient('Builder', {
-      authFlows: { userSrp: true },
+      // The builder signs in with USER_PASSWORD_AUTH (the password goes over TLS to Cognito
+      // only, never to ConcertMaster); SRP stays on for SDK-based clients.
+      authFlows: { userSrp: true, userPassword: true },
       generateSecret: false,
       disableOAuth: true,
       preventUserExistenceErrors: true,
@@ -391,13 +396,16 @@ export class ConcertMasterStack extends Stack {
         ],
         resources: ['*'],
       }),
-      'Express workflows log to CloudWatch Logs through log deliveries; these CloudWatch Logs actions support no resource-level permissions (AWS documents Resource "*" for Step Functions logging).',
+      'State machines log their executions to CloudWatch Logs through log deliveries; these CloudWatch Logs actions support no resource-level permissions (AWS documents Resource "*" for Step Functions logging).',
     );
-    const expressLogs = new logs.LogGroup(this, 'ExpressLogs', {
-      logGroupName: `/aws/vendedlogs/states/${this.stackName}-express`,
+    // Every state machine logs every execution event here (level ALL, with execution data):
+    // the only history of Express executions, and how run-events follows runs in flight.
+    this.executionLogs = new logs.LogGroup(this, 'ExecutionLogs', {
+      logGroupName: `/aws/vendedlogs/states/${this.stackName}-executions`,
       retention: s.logRetentionDays as logs.RetentionDays,
       removalPolicy: RemovalPolicy.DESTROY,
     });
+    const executionLogs = this.executionLogs;
 
     // ------------------------------------------------------------------ schedule triggers
 
@@ -474,7 +482,7 @@ export class ConcertMasterStack extends Stack {
     );
     api.addEnvironment('CONCERTMASTER_STATE_MACHINE_ROLE_ARN', this.stateMachineRole.roleArn);
     api.addEnvironment('CONCERTMASTER_STATE_MACHINE_ARN_PREFIX', stateMachineArnPrefix);
-    api.addEnvironment('CONCERTMASTER_STATE_MACHINE_LOG_GROUP_ARN', expressLogs.logGroupArn);
+    api.addEnvironment('CONCERTMASTER_STATE_MACHINE_LOG_GROUP_ARN', executionLogs.logGroupArn);
     api.addEnvironment('CONCERTMASTER_SIGNING_KEY', signingKeyValue);
     api.addEnvironment('CONCERTMASTER_NODE_RUNNER_FUNCTION', f['node-runner'].fn.functionArn);
     api.addEnvironment('CONCERTMASTER_DATASETS_TABLE', this.datasetsTable.tableName);
@@ -506,6 +514,19 @@ export class ConcertMasterStack extends Stack {
       new iam.PolicyStatement({ actions: ['states:DescribeExecution', 'states:GetExecutionHistory'], resources: [orgExecutions] }),
       'Execution status events name executions of the <org>.<workflow> machines by run id, known only at run time.',
     );
+    // Express executions' status and history are read back from the execution logs.
+    for (const n of ['api', 'run-events'] as const) {
+      allow(f[n].role, new iam.PolicyStatement({ actions: ['logs:FilterLogEvents'], resources: [executionLogs.logGroupArn] }));
+    }
+    f['run-events'].addEnvironment('CONCERTMASTER_STATE_MACHINE_LOG_GROUP_ARN', executionLogs.logGroupArn);
+    // Every execution event → run-events: node statuses while runs are in flight, and the
+    // end of Express runs (Step Functions sends no status-change events for those).
+    new logs.SubscriptionFilter(this, 'ExecutionLogsToRunEvents', {
+      logGroup: executionLogs,
+      destination: new logsDestinations.LambdaDestination(f['run-events'].fn),
+      filterPattern: logs.FilterPattern.allEvents(),
+      filterName: 'run-events',
+    });
 
     f['trigger-consumer'].fn.addEventSource(
       new sources.SqsEventSource(this.triggersQueue, { batchSize: 10, reportBatchItemFailures: true }),

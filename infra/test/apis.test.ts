@@ -75,6 +75,11 @@ describe('HTTP API', () => {
     assert.ok(client.ReadAttributes.includes('custom:org') && client.ReadAttributes.includes('custom:role'));
     assert.ok(!client.WriteAttributes.some((a: string) => a.startsWith('custom:')));
     assert.equal(client.GenerateSecret, false);
+    // The builder's sign-in (USER_PASSWORD_AUTH) and its token renewal; SRP for SDK clients.
+    assert.deepEqual(
+      [...client.ExplicitAuthFlows].sort(),
+      ['ALLOW_REFRESH_TOKEN_AUTH', 'ALLOW_USER_PASSWORD_AUTH', 'ALLOW_USER_SRP_AUTH'],
+    );
   });
 });
 
@@ -141,6 +146,25 @@ describe('events and schedules', () => {
           DeadLetterConfig: { Arn: { 'Fn::GetAtt': [logicalId(stack, stack.eventsDlq), 'Arn'] } },
         }),
       ],
+    });
+  });
+
+  test('every execution log record goes to run-events (the subscription filter and its permission)', () => {
+    const group = logicalId(stack, stack.executionLogs);
+    const fn = { 'Fn::GetAtt': [logicalId(stack, stack.functions['run-events'].fn), 'Arn'] };
+    template.hasResourceProperties('AWS::Logs::LogGroup', {
+      LogGroupName: `/aws/vendedlogs/states/${stack.stackName}-executions`,
+    });
+    template.hasResourceProperties('AWS::Logs::SubscriptionFilter', {
+      LogGroupName: { Ref: group },
+      DestinationArn: fn,
+      FilterPattern: '',
+    });
+    template.hasResourceProperties('AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunction',
+      FunctionName: fn,
+      Principal: 'logs.amazonaws.com',
+      SourceArn: { 'Fn::GetAtt': [group, 'Arn'] },
     });
   });
 

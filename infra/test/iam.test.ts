@@ -185,6 +185,14 @@ describe('IAM', () => {
     const runEvents = stack.functions['run-events'].role;
     assert.ok(!actionsOf(runEvents).includes('states:StartExecution'));
     assert.match(resourcesFor(runEvents, 'states:GetExecutionHistory')[0], /:execution:\*\.\*:\*"\]\]\}$/);
+    // Express executions' history: only the execution log group, by the api and run-events.
+    const group = arnOf(stack.executionLogs);
+    for (const n of ['api', 'run-events'] as const) {
+      assert.deepEqual(resourcesFor(stack.functions[n].role, 'logs:FilterLogEvents'), [group], n);
+    }
+    for (const n of ['trigger-consumer', 'scheduler', 'node-runner'] as const) {
+      assert.ok(!actionsOf(stack.functions[n].role).includes('logs:FilterLogEvents'), n);
+    }
     assert.deepEqual(actionsOf(stack.schedulerRole), ['lambda:InvokeFunction', 'sqs:SendMessage']);
     assert.deepEqual(resourcesFor(stack.schedulerRole, 'lambda:InvokeFunction'), [arnOf(stack.functions.scheduler.fn)]);
     assert.deepEqual(resourcesFor(stack.schedulerRole, 'sqs:SendMessage'), [arnOf(stack.eventsDlq)]);

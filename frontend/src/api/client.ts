@@ -3,6 +3,7 @@
 // bearer token and turns error bodies (`{code, message, details}`) into `ApiError`s.
 
 import type { paths } from './schema';
+import { getConfig } from '../config';
 import type {
   ApprovalList,
   ApprovalView,
@@ -11,6 +12,7 @@ import type {
   Finding,
   FormDefinition,
   HistoryEventList,
+  LiveTicket,
   NodeExecutionList,
   NodeTypeList,
   Published,
@@ -57,17 +59,23 @@ export class ApiError extends Error {
 
 let tokenProvider: () => string | null = () => null;
 let onUnauthorized: () => void = () => {};
+let renewToken: (() => Promise<boolean>) | null = null;
 
-/** The auth context registers where the token comes from and what a 401 does. */
-export function configureAuth(provider: () => string | null, unauthorized: () => void): void {
+/**
+ * The auth context registers where the token comes from and what a 401 does. With `renew`
+ * (a session that can get a fresh token), a 401 first renews and repeats the request once.
+ */
+export function configureAuth(provider: () => string | null, unauthorized: () => void, renew?: () => Promise<boolean>): void {
   tokenProvider = provider;
   onUnauthorized = unauthorized;
+  renewToken = renew ?? null;
 }
 
 type Query = Record<string, string | number | boolean | undefined | null>;
 
-export function buildUrl(path: ApiPath, params?: Record<string, string | number>, query?: Query): string {
-  let url: string = path.replace(/\{(\w+)\}/g, (_, k: string) => {
+/** The URL of an API path under the configured `apiUrl` ('' = this page's origin). */
+export function buildUrl(path: ApiPath, params?: Record<string, string | number>, query?: Query, base: string = getConfig().apiUrl): string {
+  let url: string = base + path.replace(/\{(\w+)\}/g, (_, k: string) => {
     const v = params?.[k];
     if (v === undefined) throw new Error(`missing path parameter ${k} for ${path}`);
     return encodeURIComponent(String(v));
@@ -89,7 +97,7 @@ interface CallOptions {
   auth?: boolean;
 }
 
-export async function call<T>(method: Method, path: ApiPath, opts: CallOptions = {}): Promise<T> {
+async function send(method: Method, path: ApiPath, opts: CallOptions): Promise<Response> {
   const headers: Record<string, string> = { Accept: 'application/json' };
   const token = opts.auth === false ? null : tokenProvider();
   if (token) headers.Authorization = `Bearer ${token}`;
@@ -98,11 +106,19 @@ export async function call<T>(method: Method, path: ApiPath, opts: CallOptions =
     headers['Content-Type'] = 'application/json';
     body = JSON.stringify(opts.body);
   }
-  let res: Response;
   try {
-    res = await fetch(buildUrl(path, opts.params, opts.query), { method, headers, body });
+    return await fetch(buildUrl(path, opts.params, opts.query), { method, headers, body });
   } catch (e) {
     throw new ApiError(0, null, `the server cannot be reached (${(e as Error).message})`);
+  }
+}
+
+export async function call<T>(method: Method, path: ApiPath, opts: CallOptions = {}): Promise<T> {
+  let res = await send(method, path, opts);
+  if (res.status === 401 && opts.auth !== false && renewToken) {
+    // An ID token can expire between two scheduled renewals (a sleeping laptop, a throttled tab).
+    const renewed = await renewToken().catch(() => false);
+    if (renewed) res = await send(method, path, opts);
   }
   const text = await res.text();
   let json: unknown = null;
@@ -163,12 +179,18 @@ export const api = {
   getApproval: (id: string) => call<ApprovalView>('GET', '/v1/approvals/{id}', { params: { id } }),
   decide: (id: string, approve: boolean, comment: string) =>
     call<ApprovalView>('POST', '/v1/approvals/{id}/decision', { params: { id }, body: { approve, comment } }),
+  /** A short-lived token for the live socket (which cannot take an identity provider's token). */
+  liveTicket: () => call<LiveTicket>('POST', '/v1/live/tickets'),
 };
 
-/** The WebSocket URL of the live status endpoint for this page's origin. */
-export function liveUrl(token: string, origin: string = window.location.origin): string {
-  const u = new URL('/ws', origin);
-  u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
+/** A fresh live ticket's socket URL: what the live socket asks for on every (re)connect. */
+export async function liveTicketUrl(): Promise<string> {
+  return liveUrl((await api.liveTicket()).token);
+}
+
+/** The live status WebSocket URL (the configured `webSocketUrl`) for a token, normally a live ticket. */
+export function liveUrl(token: string, base: string = getConfig().webSocketUrl): string {
+  const u = new URL(base);
   u.searchParams.set('token', token);
   return u.toString();
 }

@@ -196,6 +196,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/live/tickets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * `POST /v1/live/tickets`: a short-lived token for the live status WebSocket. The socket
+         *     accepts only tokens signed with the deployment's key; behind API Gateway the caller holds
+         *     an identity provider's token (Cognito) instead, and exchanges it here.
+         */
+        post: operations["live_ticket"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/node-types": {
         parameters: {
             query?: never;
@@ -820,6 +841,22 @@ export interface components {
             cause?: string | null;
             /** @description The run's final status (`run.finished`). */
             status?: string | null;
+        };
+        /** @description A short-lived token to open the live status WebSocket with. */
+        LiveTicket: {
+            /**
+             * @description The token: pass it as `?token=` when opening the WebSocket (browsers cannot set
+             *     headers on the upgrade). An HS256 token of the caller's identity (subject,
+             *     organisation, role) signed with this deployment's key.
+             */
+            token: string;
+            /** @description When it stops being accepted (RFC 3339); an open socket stays open. */
+            expiresAt: string;
+            /**
+             * Format: int64
+             * @description Seconds from now until then.
+             */
+            expiresInSeconds: number;
         };
         /** @description Body of publish. */
         PublishBody: {
@@ -2267,6 +2304,53 @@ export interface operations {
             };
             /** @description The fields do not satisfy the form's schema */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    live_ticket: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A token for the WebSocket (`GET /ws?token=…` embedded, the WebSocket API's URL in the cloud), good for 60 s */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LiveTicket"];
+                };
+            };
+            /** @description Malformed request (parameter, cursor, limit or JSON body) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No valid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The token's role does not allow this */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

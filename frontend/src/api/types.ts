@@ -9,6 +9,7 @@ type Schemas = components['schemas'];
 
 export type ErrorBody = Schemas['ErrorBody'];
 export type LiveEvent = Schemas['LiveEvent'];
+export type LiveTicket = Schemas['LiveTicket'];
 
 export type WorkflowSummary = Schemas['WorkflowSummary'];
 export type WorkflowPage = Schemas['WorkflowPage'];

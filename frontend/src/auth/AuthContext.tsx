@@ -1,13 +1,20 @@
-import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
+import { createContext, useCallback, useContext, useEffect, useMemo, useState, useSyncExternalStore, type ReactNode } from 'react';
 import { Navigate, useLocation } from 'react-router';
 import { configureAuth } from '../api/client';
-import { canDelete, canEdit, decodeToken, loadSession, saveSession, type Session } from './token';
+import { cognitoSettings } from '../config';
+import { CognitoClient, type CognitoTokens } from './cognito';
+import { SessionManager } from './session';
+import { canDelete, canEdit, type Session } from './token';
 
 interface AuthValue {
   session: Session | null;
   /** Decodes and stores a token; throws with a readable message when it is not usable. */
   login: (token: string) => Session;
+  /** Stores the tokens of a completed Cognito sign-in; throws like `login`. */
+  loginWithCognito: (tokens: CognitoTokens) => Session;
   logout: () => void;
+  /** The user pool to sign in with (null: only a pasted token, the embedded server's way). */
+  cognito: CognitoClient | null;
   canEdit: boolean;
   canDelete: boolean;
 }
@@ -22,37 +29,36 @@ function storage(): Storage | null {
   }
 }
 
+function newManager(): SessionManager {
+  const settings = cognitoSettings();
+  return new SessionManager({ storage: storage(), cognito: settings ? new CognitoClient(settings) : null });
+}
+
 export function AuthProvider({ children }: { children: ReactNode }) {
-  const [session, setSession] = useState<Session | null>(() => {
-    const st = storage();
-    return st ? loadSession(st) : null;
-  });
-  const ref = useRef(session);
-  ref.current = session;
+  const [manager] = useState(newManager);
+  const session = useSyncExternalStore(manager.subscribe, manager.get);
 
-  const logout = useCallback(() => {
-    const st = storage();
-    if (st) saveSession(st, null);
-    setSession(null);
-  }, []);
-
-  const login = useCallback((token: string) => {
-    const s = decodeToken(token);
-    const st = storage();
-    if (st) saveSession(st, s);
-    setSession(s);
-    return s;
-  }, []);
-
+  // Registered during render too: queries start in the first render pass, before effects.
+  configureAuth(() => manager.get()?.token ?? null, manager.signOut, manager.renew);
   useEffect(() => {
-    configureAuth(() => ref.current?.token ?? null, logout);
-  }, [logout]);
-  // Also before the first effect runs (queries start during the first render pass).
-  configureAuth(() => ref.current?.token ?? null, logout);
+    manager.start();
+    return () => manager.stop();
+  }, [manager]);
+
+  const login = useCallback((token: string) => manager.signInWithToken(token), [manager]);
+  const loginWithCognito = useCallback((tokens: CognitoTokens) => manager.signInWithCognito(tokens), [manager]);
 
   const value = useMemo<AuthValue>(
-    () => ({ session, login, logout, canEdit: canEdit(session), canDelete: canDelete(session) }),
-    [session, login, logout],
+    () => ({
+      session,
+      login,
+      loginWithCognito,
+      logout: manager.signOut,
+      cognito: manager.cognito,
+      canEdit: canEdit(session),
+      canDelete: canDelete(session),
+    }),
+    [session, login, loginWithCognito, manager],
   );
   return <AuthContext.Provider value={value}>{children}</AuthContext.Provider>;
 }

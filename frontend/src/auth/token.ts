@@ -7,6 +7,7 @@ export const ROLES: readonly Role[] = ['viewer', 'editor', 'admin'];
 
 export interface Session {
   token: string;
+  /** Who is signed in: `email`, else `cognito:username`, else `sub`. */
   sub: string;
   org: string;
   role: Role;
@@ -24,10 +25,16 @@ function base64UrlDecode(part: string): string {
   return new TextDecoder().decode(bytes);
 }
 
+function claim(claims: Record<string, unknown>, names: readonly string[]): unknown {
+  for (const n of names) if (claims[n] !== undefined && claims[n] !== null) return claims[n];
+  return undefined;
+}
+
 /**
  * Decodes a JWT's payload into a session. Throws an Error with a readable message when the
- * text is not a JWT or lacks the claims the API needs. Claims follow the API (`sub`, `org` or
- * `custom:org`, `role` or `custom:role`, absent role: viewer).
+ * text is not a JWT or lacks the claims the API needs. Claims follow the API, which takes the
+ * ConcertMaster tokens (`org`, `role`) and Cognito ID tokens (`custom:org`, `custom:role`)
+ * alike; an absent role is viewer. The subject shown is the e-mail address when there is one.
  */
 export function decodeToken(raw: string): Session {
   const token = raw.trim().replace(/^Bearer\s+/i, '');
@@ -45,17 +52,17 @@ export function decodeToken(raw: string): Session {
     throw new Error('not a JWT: the payload is not a JSON object');
   }
   const claims = payload as Record<string, unknown>;
-  const org = claims.org ?? claims['custom:org'];
-  const roleClaim = claims.role ?? claims['custom:role'] ?? 'viewer';
+  const org = claim(claims, ['custom:org', 'org']);
+  const roleClaim = claim(claims, ['custom:role', 'role']) ?? 'viewer';
   if (typeof org !== 'string' || org === '') {
-    throw new Error('the token has no `org` claim');
+    throw new Error('the token names no organisation (no `custom:org` or `org` claim): ask an administrator to set one');
   }
   if (typeof roleClaim !== 'string' || !(ROLES as readonly string[]).includes(roleClaim)) {
     throw new Error(`the token's role \`${String(roleClaim)}\` is not viewer, editor or admin`);
   }
-  const sub = typeof claims.sub === 'string' ? claims.sub : '';
+  const subject = [claims.email, claims['cognito:username'], claims.sub].find((v): v is string => typeof v === 'string' && v !== '');
   const exp = typeof claims.exp === 'number' ? claims.exp : undefined;
-  return { token, sub, org, role: roleClaim as Role, exp };
+  return { token, sub: subject ?? '', org, role: roleClaim as Role, exp };
 }
 
 /** Whether `role` is at least `needed` (viewer < editor < admin). */

@@ -6,7 +6,11 @@ import type { LiveEvent } from '../api/types';
 export type SocketState = 'connecting' | 'open' | 'closed';
 
 export interface LiveSocketOptions {
-  url: () => string;
+  /**
+   * Asked on every (re)connect: the URL may carry a short-lived ticket. A rejected promise is a
+   * failed attempt (reconnect with backoff, the error's message as the detail).
+   */
+  url: () => string | Promise<string>;
   topic: string;
   /** The last event id seen (0: replay everything). */
   after: () => number;
@@ -14,6 +18,10 @@ export interface LiveSocketOptions {
   onState?: (s: SocketState, detail?: string) => void;
   /** WebSocket constructor (tests inject one). */
   WebSocketImpl?: typeof WebSocket;
+}
+
+function errorDetail(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
 }
 
 const EVENT_TYPES = new Set(['run.started', 'node.started', 'node.succeeded', 'node.failed', 'run.finished']);
@@ -32,13 +40,31 @@ export class LiveSocket {
 
   private connect(): void {
     if (this.closed) return;
-    const Impl = this.opts.WebSocketImpl ?? WebSocket;
     this.opts.onState?.('connecting');
+    let url: string | Promise<string>;
+    try {
+      url = this.opts.url();
+    } catch (e) {
+      this.scheduleReconnect(errorDetail(e));
+      return;
+    }
+    if (typeof url === 'string') this.open(url);
+    else
+      url.then(
+        (u) => this.open(u),
+        (e: unknown) => this.scheduleReconnect(errorDetail(e)),
+      );
+  }
+
+  private open(url: string): void {
+    // Closed while the URL was being fetched.
+    if (this.closed) return;
+    const Impl = this.opts.WebSocketImpl ?? WebSocket;
     let ws: WebSocket;
     try {
-      ws = new Impl(this.opts.url());
+      ws = new Impl(url);
     } catch (e) {
-      this.scheduleReconnect(String(e));
+      this.scheduleReconnect(errorDetail(e));
       return;
     }
     this.ws = ws;

@@ -2,7 +2,7 @@ import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { Link, useNavigate, useParams } from 'react-router';
 import { applyNodeChanges, ReactFlowProvider, type NodeChange } from '@xyflow/react';
-import { api, liveUrl } from '../api/client';
+import { api, liveTicketUrl } from '../api/client';
 import { useNodeTypes } from '../api/hooks';
 import type { HistoryEvent, RunRecord } from '../api/types';
 import { useAuth } from '../auth/AuthContext';
@@ -95,11 +95,14 @@ function RunView({ run, definition, registry }: { run: RunRecord; definition: Wo
     [live, rest.data, run],
   );
 
-  // Live events over the WebSocket, resumed after the last event id on every reconnect.
+  // Live events over the WebSocket, resumed after the last event id on every reconnect. Each
+  // connect asks for a fresh ticket (they last a minute), so a renewed session token does not
+  // need a new socket: the effect depends on being signed in, not on the token.
+  const signedIn = session !== null;
   useEffect(() => {
-    if (!session) return;
+    if (!signedIn) return;
     const socket = new LiveSocket({
-      url: () => liveUrl(session.token),
+      url: liveTicketUrl,
       topic: `run:${run.id}`,
       after: () => liveRef.current.lastEventId,
       onEvent: (e) => setLive((s) => reduceLive(s, e)),
@@ -109,7 +112,7 @@ function RunView({ run, definition, registry }: { run: RunRecord; definition: Wo
       },
     });
     return () => socket.close();
-  }, [session, run.id]);
+  }, [signedIn, run.id]);
 
   // When the run ends, fetch its record (output, error) and history again.
   const finished = isFinished(live.runStatus);

@@ -118,6 +118,11 @@ pub struct Config {
     pub builder_url: Option<String>,
     /// `CONCERTMASTER_ENDPOINT_URL` (or `AWS_ENDPOINT_URL`): an emulator for every AWS client.
     pub endpoint_url: Option<String>,
+    /// `CONCERTMASTER_STATE_MACHINE_LOG_GROUP_ARN`: the CloudWatch Logs log group state
+    /// machines log every execution event to (optional). Set, publishing configures logging,
+    /// and an Express run's status and history are read from it; unset, Express runs stay
+    /// `RUNNING` and have no history in the API.
+    pub state_machine_log_group_arn: Option<String>,
     /// Compile options: `CONCERTMASTER_NODE_RUNNER_FUNCTION`, `CONCERTMASTER_DATASETS_TABLE`,
     /// `CONCERTMASTER_QUEUE_URL_PREFIX` (each optional, the compiler's defaults otherwise).
     pub compile: cm_compiler::CompileOptions,
@@ -176,6 +181,14 @@ impl Config {
             .map_err(|e| Error::Config(format!("CONCERTMASTER_SIGNING_KEY is not base64: {e}")))?;
         let signing_key = TokenKey::new(bytes)
             .map_err(|e| Error::Config(format!("CONCERTMASTER_SIGNING_KEY: {e}")))?;
+        let state_machine_log_group_arn = var("CONCERTMASTER_STATE_MACHINE_LOG_GROUP_ARN");
+        if let Some(arn) = &state_machine_log_group_arn
+            && cm_runtime_sfn::logs::log_group_name(arn).is_none()
+        {
+            return Err(Error::Config(format!(
+                "CONCERTMASTER_STATE_MACHINE_LOG_GROUP_ARN must look like arn:aws:logs:<region>:<account>:log-group:<name>[:*], got `{arn}`"
+            )));
+        }
         let defaults = cm_compiler::CompileOptions::default();
         let compile = cm_compiler::CompileOptions {
             node_runner_function: var("CONCERTMASTER_NODE_RUNNER_FUNCTION")
@@ -228,6 +241,7 @@ impl Config {
             },
             builder_url: var("CONCERTMASTER_BUILDER_URL"),
             endpoint_url: var("CONCERTMASTER_ENDPOINT_URL").or_else(|| var("AWS_ENDPOINT_URL")),
+            state_machine_log_group_arn,
             compile,
         })
     }
@@ -250,8 +264,10 @@ pub fn services_with(config: &Config, aws: &aws_config::SdkConfig) -> (DynamoSto
             role_arn: config.state_machine_role_arn.clone(),
             state_machine_arn_prefix: config.state_machine_arn_prefix.clone(),
             start_on_alias: config.start_on_alias,
+            log_group_arn: config.state_machine_log_group_arn.clone(),
         },
-    );
+    )
+    .with_logs(aws_sdk_cloudwatchlogs::Client::new(aws));
     (store, runtime)
 }
 

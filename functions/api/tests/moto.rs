@@ -680,3 +680,168 @@ async fn schedules_follow_publishing() {
     assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
     assert!(get().await.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto: scripts/test runs it"]
+async fn express_executions_are_read_from_the_execution_log_group() {
+    // Publishing configures logging to the group; an Express execution's status and history
+    // are its log records (written here as Step Functions writes them: moto runs no Express
+    // logging of its own).
+    let endpoint = endpoint();
+    let prefix = format!("arn:aws:states:us-east-1:{ACCOUNT}:stateMachine:");
+    let group = format!("/aws/vendedlogs/states/{}", unique("cm-exec-"));
+    let group_arn = format!("arn:aws:logs:us-east-1:{ACCOUNT}:log-group:{group}:*");
+    let env: HashMap<&str, String> = [
+        ("CONCERTMASTER_TABLE", unique("cm-api-logs-")),
+        (
+            "CONCERTMASTER_STATE_MACHINE_ROLE_ARN",
+            format!("arn:aws:iam::{ACCOUNT}:role/concertmaster-states"),
+        ),
+        ("CONCERTMASTER_STATE_MACHINE_ARN_PREFIX", prefix.clone()),
+        ("CONCERTMASTER_PUBLIC_URL", "https://api.example.com".into()),
+        (
+            "CONCERTMASTER_SIGNING_KEY",
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into(),
+        ),
+        ("CONCERTMASTER_ENDPOINT_URL", endpoint.clone()),
+        ("CONCERTMASTER_START_ON_ALIAS", "false".into()),
+        (
+            "CONCERTMASTER_STATE_MACHINE_LOG_GROUP_ARN",
+            group_arn.clone(),
+        ),
+    ]
+    .into_iter()
+    .collect();
+    let config = api::Config::from_lookup(|k| env.get(k).cloned()).unwrap();
+    let aws = cm_runtime_sfn::sdk_config(Some(&endpoint)).await;
+    let (_, runtime) = api::services(&config).await;
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&aws);
+    logs.create_log_group()
+        .log_group_name(&group)
+        .send()
+        .await
+        .unwrap();
+    logs.create_log_stream()
+        .log_group_name(&group)
+        .log_stream_name("states/x")
+        .send()
+        .await
+        .unwrap();
+
+    // Registering sets the logging configuration (level ALL, with execution data).
+    let name = unique("l.");
+    let definition = json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}});
+    runtime.register(&name, &definition, true).await.unwrap();
+    let d = runtime
+        .client()
+        .describe_state_machine()
+        .state_machine_arn(format!("{prefix}{name}"))
+        .send()
+        .await
+        .unwrap();
+    let logging = d.logging_configuration().expect("a logging configuration");
+    assert_eq!(logging.level(), Some(&aws_sdk_sfn::types::LogLevel::All));
+    assert!(logging.include_execution_data());
+    let dest = logging.destinations()[0]
+        .cloud_watch_logs_log_group()
+        .and_then(|g| g.log_group_arn());
+    assert_eq!(dest, Some(group_arn.as_str()));
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let arn = format!("arn:aws:states:us-east-1:{ACCOUNT}:express:{name}:r1:0b1c");
+    let other = format!("arn:aws:states:us-east-1:{ACCOUNT}:express:{name}:r2:77aa");
+    let record = |id: u64, kind: &str, details: Value, arn: &str| {
+        aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+            .timestamp(now + id as i64)
+            .message(
+                json!({"id": id.to_string(), "previous_event_id": (id - 1).to_string(),
+                    "event_timestamp": (now + id as i64).to_string(), "type": kind,
+                    "execution_arn": arn, "details": details})
+                .to_string(),
+            )
+            .build()
+            .unwrap()
+    };
+    let put = |events: Vec<aws_sdk_cloudwatchlogs::types::InputLogEvent>| {
+        logs.put_log_events()
+            .log_group_name(&group)
+            .log_stream_name("states/x")
+            .set_log_events(Some(events))
+            .send()
+    };
+    put(vec![
+        record(1, "ExecutionStarted", json!({"input": "{\"a\":1}"}), &arn),
+        record(1, "ExecutionStarted", json!({"input": "{}"}), &other),
+        record(
+            2,
+            "PassStateEntered",
+            json!({"name": "P", "input": "{\"a\":1}"}),
+            &arn,
+        ),
+    ])
+    .await
+    .unwrap();
+    let view = runtime.describe_run(&arn, now).await.unwrap();
+    assert_eq!(view.status, cm_store::RunStatus::Running);
+    put(vec![
+        record(
+            3,
+            "PassStateExited",
+            json!({"name": "P", "output": "{\"a\":1}"}),
+            &arn,
+        ),
+        record(
+            4,
+            "ExecutionSucceeded",
+            json!({"output": "{\"a\":1}"}),
+            &arn,
+        ),
+    ])
+    .await
+    .unwrap();
+    let view = runtime.describe_run(&arn, now).await.unwrap();
+    assert_eq!(view.status, cm_store::RunStatus::Succeeded);
+    assert_eq!(view.output, Some(json!({"a": 1})));
+    assert_eq!(view.stop_ms, Some(now + 4));
+    let history = runtime.history_of_run(&arn, now, 0, 100).await.unwrap();
+    let kinds: Vec<(u64, &str, &str)> = history
+        .iter()
+        .map(|e| (e.id, e.kind.as_str(), e.step.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (1, "ExecutionStarted", ""),
+            (2, "PassStateEntered", "2"),
+            (3, "PassStateExited", "2"),
+            (4, "ExecutionSucceeded", "")
+        ]
+    );
+    assert_eq!(history[0].details["input"], json!({"a": 1}));
+    assert_eq!(
+        runtime.history_of_run(&arn, now, 2, 1).await.unwrap()[0].id,
+        3
+    );
+    // Outside the five minutes an Express execution lasts: nothing is found.
+    let view = runtime.describe_run(&arn, now - 3_600_000).await.unwrap();
+    assert_eq!(view.status, cm_store::RunStatus::Running);
+    // A missing log group is the service's error, named.
+    let (_, lost) = api::services(
+        &api::Config::from_lookup(|k| {
+            if k == "CONCERTMASTER_STATE_MACHINE_LOG_GROUP_ARN" {
+                Some(format!(
+                    "arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/no/such/group:*"
+                ))
+            } else {
+                env.get(k).cloned()
+            }
+        })
+        .unwrap(),
+    )
+    .await;
+    let e = lost.history_of_run(&arn, now, 0, 10).await.unwrap_err();
+    assert!(e.to_string().contains("FilterLogEvents"), "{e}");
+}

@@ -13,5 +13,6 @@ Entry points (see pyproject.toml):
   ``aws_shaped_execution_status_events`` -- Step Functions' EventBridge events with AWS's epoch-ms
   dates; ``add_diagnostic_routes`` -- ``GET /_concertmaster/apigatewaymanagementapi/connections/<id>``:
   what PostToConnection posted (diagnostics.py); ``private_s3_storage`` -- S3 objects under the
-  instance's own temporary directory.
+  instance's own temporary directory; ``asynchronous_log_subscriptions`` -- CloudWatch Logs
+  subscription filters invoke Lambda asynchronously with batches of records, as AWS does.
 """

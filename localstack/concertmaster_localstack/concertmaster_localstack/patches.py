@@ -125,3 +125,132 @@ def private_s3_storage():
     from localstack.services.s3 import provider
 
     provider.DEFAULT_S3_TMP_DIR = os.path.join(config.dirs.tmp, "s3-storage")
+
+
+@hooks.on_infra_start()
+def asynchronous_log_subscriptions():
+    """CloudWatch Logs subscription filters deliver to Lambda asynchronously, in batches.
+
+    LocalStack's ``put_log_events`` invokes a Lambda destination synchronously
+    (``RequestResponse``), once per ``PutLogEvents`` call, inside the call. Step Functions logs
+    every history event with its own ``PutLogEvents``, so with a subscription on the execution
+    log group each state transition waited for a whole Lambda invocation (runs took ~30 s instead
+    of ~2 s), and an invocation that calls back into Step Functions could stall the execution
+    for good. AWS delivers subscription data outside the writer's call, batching records as
+    they come in. This hands the records of Lambda destinations to one delivery thread, which
+    sends what accumulated (per log group and filter, at most ``batch_size`` records, lingering
+    at most ``linger_s`` for more) as one ``{"awslogs": {"data": base64(gzip(json))}}`` payload,
+    one invocation at a time, in the order the records were put; records put during an
+    invocation make the next batch. (AWS invokes the destination asynchronously, so two batches
+    may run at once there; LocalStack's asynchronous invocations run concurrently too, which
+    reordered a run's node statuses here, so this delivers serially: the end-to-end tier checks
+    the order of pushed frames.) Other destinations (Kinesis, Firehose) stay LocalStack's.
+    Filter patterns are matched as LocalStack does (community: every record matches).
+    """
+    import base64
+    import gzip
+    import itertools
+    import json
+    import queue
+    import threading
+    import time
+
+    # Import first: LocalStack's own patches of moto's logs are applied on import, and this
+    # one must wrap them.
+    from localstack.aws.connect import connect_to
+    from localstack.services.logs import provider as logs_provider
+    from localstack.utils.aws import arns
+    from localstack.utils.aws.client_types import ServicePrincipal
+    from moto.logs.models import LogStream as MotoLogStream
+
+    original = MotoLogStream.put_log_events
+    if getattr(original, "_concertmaster_patched", False):
+        return
+
+    batch_size, linger_s = 500, 0.1
+    pending: queue.Queue = queue.Queue()
+    ids = itertools.count(1)
+    lock = threading.Lock()
+
+    def deliver(key, records):
+        account, region, group, filter_name, destination = key
+        data = {
+            "messageType": "DATA_MESSAGE",
+            "owner": account,
+            "logGroup": group,
+            "logStream": records[0][0],
+            "subscriptionFilters": [filter_name],
+            "logEvents": [
+                {"id": str(next(ids)), "timestamp": ts, "message": msg}
+                for _, ts, msg in records
+            ],
+        }
+        payload = {
+            "awslogs": {
+                "data": base64.b64encode(
+                    gzip.compress(json.dumps(data, separators=(",", ":")).encode())
+                ).decode()
+            }
+        }
+        arn = arns.parse_arn(destination)
+        client = connect_to(
+            aws_access_key_id=arn["account"], region_name=arn["region"]
+        ).lambda_.request_metadata(
+            source_arn=arns.log_group_arn(group, account, region),
+            service_principal=ServicePrincipal.logs,
+        )
+        client.invoke(FunctionName=destination, Payload=json.dumps(payload))
+
+    def run():
+        while True:
+            item = pending.get()
+            batches: dict = {}
+            deadline = None
+            while item is not None:
+                key, rec = item
+                batches.setdefault(key, []).append(rec)
+                if len(batches[key]) >= batch_size:
+                    break
+                deadline = deadline or time.monotonic() + linger_s
+                try:
+                    item = pending.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    item = None
+            for key, records in batches.items():
+                try:
+                    deliver(key, records)
+                except Exception:  # noqa: BLE001 -- as AWS: a failed delivery is dropped, logged
+                    LOG.exception("delivering %d log records to %s failed", len(records), key[4])
+
+    threading.Thread(target=run, name="concertmaster-log-subscriptions", daemon=True).start()
+
+    def put_log_events(self, log_events):
+        group = self.log_group
+        with lock:
+            mine = {
+                n: f
+                for n, f in group.subscription_filters.items()
+                if f.destination_arn and ":lambda:" in f.destination_arn
+            }
+            if not mine:
+                return original(self, log_events)
+            # LocalStack's delivery sees only the other destinations.
+            everything = group.subscription_filters
+            group.subscription_filters = {n: f for n, f in everything.items() if n not in mine}
+            try:
+                token = original(self, log_events)
+            finally:
+                group.subscription_filters = everything
+        for name, f in mine.items():
+            if f.filter_pattern:
+                matches = logs_provider.get_pattern_matcher(f.filter_pattern)
+                events = [e for e in log_events if matches(f.filter_pattern, e)]
+            else:
+                events = log_events
+            key = (self.account_id, self.region, group.name, name, f.destination_arn)
+            for e in events:
+                pending.put((key, (self.log_stream_name, e["timestamp"], e["message"])))
+        return token
+
+    put_log_events._concertmaster_patched = True
+    MotoLogStream.put_log_events = put_log_events

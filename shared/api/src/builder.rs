@@ -6,6 +6,11 @@
 //! route such as `/workflows/hello` or `/approvals/<id>`) gets `index.html`, and the app's
 //! router takes over. A missing file *with* an extension (`/assets/x.js`) stays a 404, so a
 //! stale page does not get HTML for its script. API paths keep the API's JSON 404.
+//!
+//! `/config.json` is the builder's runtime configuration (the cloud deploys one beside it with
+//! the API and WebSocket URLs and the Cognito pool). Served by the API itself, the builder
+//! talks to this origin, so where the folder has none the answer is `{}`: the builder's
+//! defaults, without a 404 on every page load.
 
 use crate::error::ApiError;
 use axum::http::{HeaderValue, Method, Uri, header};
@@ -74,6 +79,16 @@ pub(crate) async fn serve(root: Option<&Path>, method: &Method, uri: &Uri) -> Re
     };
     let (file, app_route) = match tokio::fs::metadata(&file).await {
         Ok(m) if m.is_file() => (file, false),
+        _ if path == "/config.json" => {
+            let mut res = "{}".into_response();
+            let h = res.headers_mut();
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            return res;
+        }
         _ if file.extension().is_none() => (root.join("index.html"), true),
         _ => return not_found(),
     };
@@ -170,6 +185,15 @@ mod tests {
             assert_eq!((s, ty.as_str()), (404, "application/json"), "{m} {p}");
             assert!(body.contains("not_found"), "{p}: {body}");
         }
+        // The runtime configuration: the folder's, else the defaults.
+        let (s, ty, body) = get(root, Method::GET, "/config.json").await;
+        assert_eq!(
+            (s, ty.as_str(), body.as_str()),
+            (200, "application/json", "{}")
+        );
+        std::fs::write(dir.path().join("config.json"), r#"{"apiUrl":"x"}"#).expect("write");
+        let (s, _, body) = get(root, Method::GET, "/config.json").await;
+        assert_eq!((s, body.as_str()), (200, r#"{"apiUrl":"x"}"#));
         // No builder: every unknown path is the API's 404.
         let (s, _, body) = get(None, Method::GET, "/").await;
         assert_eq!(s, 404);

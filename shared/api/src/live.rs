@@ -167,6 +167,39 @@ impl RunTracker {
         }
     }
 
+    /// Continues a node visit recorded earlier (a node execution still `running`, with its
+    /// step key): its `…StateExited` then ends it, with the duration from `started_ms`. For
+    /// followers that see a run's events in pieces (the cloud's execution logs).
+    /// `error`: the visit's task already failed with it (see [`RunTracker::open_failures`]).
+    pub fn resume_visit(&mut self, step: &str, node: &str, started_ms: i64, error: Option<&str>) {
+        self.open
+            .insert(step.to_owned(), (node.to_owned(), started_ms));
+        if let Some(error) = error {
+            self.failed
+                .insert(node.to_owned(), (error.to_owned(), String::new()));
+        }
+    }
+
+    /// The step keys of the visits open now.
+    pub fn open_steps(&self) -> Vec<String> {
+        self.open.keys().cloned().collect()
+    }
+
+    /// Visits open now whose task failed (step, node, start ms, error): a follower that sees
+    /// the events in pieces keeps the error with the visit until its exit arrives.
+    pub fn open_failures(&self) -> Vec<(String, String, i64, String)> {
+        let mut out: Vec<(String, String, i64, String)> = self
+            .open
+            .iter()
+            .filter_map(|(step, (node, started))| {
+                let (error, _) = self.failed.get(node)?;
+                Some((step.clone(), node.clone(), *started, error.clone()))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
     fn event(&self, kind: &str, e: &RuntimeEvent) -> LiveEvent {
         LiveEvent {
             kind: kind.to_owned(),
@@ -307,33 +340,35 @@ impl RunTracker {
     }
 }
 
+/// The node execution a `node.*` live event (from execution event `source`) records; `None`
+/// for other events.
+pub fn node_execution(ev: &LiveEvent, source: &RuntimeEvent) -> Option<NodeExecution> {
+    let status = match ev.kind.as_str() {
+        "node.started" => "running",
+        "node.succeeded" => "succeeded",
+        "node.failed" => "failed",
+        _ => return None,
+    };
+    Some(NodeExecution {
+        node_id: ev.node_id.clone()?,
+        step: source.step.clone(),
+        status: status.into(),
+        started_at_ms: ev.at_ms - ev.duration_ms.unwrap_or(0),
+        ended_at_ms: (status != "running").then_some(ev.at_ms),
+        output_preview: ev.output_preview.clone(),
+        error: ev.error.clone(),
+    })
+}
+
 /// Writes what a live event means to the run store: node executions and the run's end.
 /// A run that another writer already finished is left as it is.
 pub async fn record<S: Store>(store: &S, org: &str, ev: &LiveEvent, source: &RuntimeEvent) {
-    let step = source.step.as_str();
     let result = match ev.kind.as_str() {
         "node.started" | "node.succeeded" | "node.failed" => {
-            let Some(node) = &ev.node_id else { return };
-            let status = match ev.kind.as_str() {
-                "node.started" => "running",
-                "node.succeeded" => "succeeded",
-                _ => "failed",
+            let Some(node) = node_execution(ev, source) else {
+                return;
             };
-            store
-                .put_node_execution(
-                    org,
-                    &ev.run_id,
-                    NodeExecution {
-                        node_id: node.clone(),
-                        step: step.to_owned(),
-                        status: status.into(),
-                        started_at_ms: ev.at_ms - ev.duration_ms.unwrap_or(0),
-                        ended_at_ms: (status != "running").then_some(ev.at_ms),
-                        output_preview: ev.output_preview.clone(),
-                        error: ev.error.clone(),
-                    },
-                )
-                .await
+            store.put_node_execution(org, &ev.run_id, node).await
         }
         "run.finished" => {
             let status = ev

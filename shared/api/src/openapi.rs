@@ -244,6 +244,7 @@ impl Modify for Security {
         crate::triggers::send_message,
         crate::routes::list_audit,
         crate::routes::healthz,
+        crate::routes::live_ticket,
     ),
     components(schemas(crate::error::ErrorBody, crate::live::LiveEvent)),
     modifiers(&Security),

@@ -1130,7 +1130,11 @@ async fn fresh_run<S: Store, R: Runtime>(
     if run.status != RunStatus::Running {
         return Ok(run);
     }
-    let Ok(view) = st.runtime.describe(&run.execution_arn).await else {
+    let Ok(view) = st
+        .runtime
+        .describe_run(&run.execution_arn, run.started_at_ms)
+        .await
+    else {
         return Ok(run);
     };
     if view.status == RunStatus::Running {
@@ -1337,7 +1341,12 @@ async fn run_events<S: Store, R: Runtime>(
     let limit = q.limit.unwrap_or(1000).clamp(1, 1000);
     let events = st
         .runtime
-        .history(&run.execution_arn, q.after.unwrap_or(0), limit)
+        .history_of_run(
+            &run.execution_arn,
+            run.started_at_ms,
+            q.after.unwrap_or(0),
+            limit,
+        )
         .await?;
     let items: Vec<Value> = events.into_iter().map(|e| e.aws).collect();
     Ok(Json(json!({"items": items})))
@@ -1866,6 +1875,7 @@ pub fn router<S: Store, R: Runtime>(state: AppState<S, R>) -> Router {
         )
         .route("/v1/audit", get(list_audit::<S, R>))
         .route("/ws", get(crate::ws::upgrade::<S, R>))
+        .route("/v1/live/tickets", post(live_ticket::<S, R>))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::<S, R>))
         .route("/openapi.json", get(openapi_json))
@@ -1876,4 +1886,53 @@ pub fn router<S: Store, R: Runtime>(state: AppState<S, R>) -> Router {
         ))
         .layer(axum::extract::DefaultBodyLimit::max(max))
         .with_state(state)
+}
+
+/// How long a live ticket is good for: enough to open the socket it was asked for.
+pub const LIVE_TICKET_SECONDS: i64 = 60;
+
+/// A short-lived token to open the live status WebSocket with.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveTicket {
+    /// The token: pass it as `?token=` when opening the WebSocket (browsers cannot set
+    /// headers on the upgrade). An HS256 token of the caller's identity (subject,
+    /// organisation, role) signed with this deployment's key.
+    pub token: String,
+    /// When it stops being accepted (RFC 3339); an open socket stays open.
+    pub expires_at: String,
+    /// Seconds from now until then.
+    pub expires_in_seconds: i64,
+}
+
+/// `POST /v1/live/tickets`: a short-lived token for the live status WebSocket. The socket
+/// accepts only tokens signed with the deployment's key; behind API Gateway the caller holds
+/// an identity provider's token (Cognito) instead, and exchanges it here.
+#[utoipa::path(post, path = "/v1/live/tickets", tag = "runs",
+    responses((status = 201, description = "A token for the WebSocket (`GET /ws?token=…` embedded, the WebSocket API's URL in the cloud), good for 60 s", body = LiveTicket),
+              (status = 401, description = "No valid token", body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn live_ticket<S: Store, R: Runtime>(
+    State(st): State<AppState<S, R>>,
+    caller: Caller,
+) -> ApiResult<(StatusCode, Json<LiveTicket>)> {
+    caller.require(Role::Viewer)?;
+    let now = now_s();
+    let exp = now + LIVE_TICKET_SECONDS;
+    let token = st.tokens.mint(&crate::auth::Claims {
+        sub: caller.subject.clone(),
+        org: caller.org.clone(),
+        role: caller.role,
+        exp,
+        iat: now,
+        nbf: None,
+    });
+    Ok((
+        StatusCode::CREATED,
+        Json(LiveTicket {
+            token,
+            expires_at: cm_engine::time::iso(exp * 1000),
+            expires_in_seconds: LIVE_TICKET_SECONDS,
+        }),
+    ))
 }

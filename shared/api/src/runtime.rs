@@ -70,6 +70,31 @@ pub trait Runtime: Send + Sync + 'static {
         limit: usize,
     ) -> impl Future<Output = ApiResult<Vec<RuntimeEvent>>> + Send;
 
+    /// [`describe`](Runtime::describe) of a run's execution that started at `started_ms`: a
+    /// runtime that has to search for an execution's events (Step Functions' Express
+    /// executions, in CloudWatch Logs) bounds the search with it.
+    fn describe_run(
+        &self,
+        execution: &str,
+        started_ms: i64,
+    ) -> impl Future<Output = ApiResult<ExecutionView>> + Send {
+        let _ = started_ms;
+        self.describe(execution)
+    }
+
+    /// [`history`](Runtime::history) of a run's execution that started at `started_ms` (see
+    /// [`describe_run`](Runtime::describe_run)).
+    fn history_of_run(
+        &self,
+        execution: &str,
+        started_ms: i64,
+        after: u64,
+        limit: usize,
+    ) -> impl Future<Output = ApiResult<Vec<RuntimeEvent>>> + Send {
+        let _ = started_ms;
+        self.history(execution, after, limit)
+    }
+
     /// Redrives a failed execution from where it failed.
     fn redrive(&self, execution: &str) -> impl Future<Output = ApiResult<()>> + Send;
 

@@ -239,7 +239,11 @@ async fn subscribe<S: Store, R: Runtime>(
             return out;
         };
         let mut tracker = RunTracker::new(&run.id, &run.workflow_id, nodes);
-        match st.runtime.history(&run.execution_arn, 0, usize::MAX).await {
+        match st
+            .runtime
+            .history_of_run(&run.execution_arn, run.started_at_ms, 0, usize::MAX)
+            .await
+        {
             Ok(events) => {
                 let seen = sent
                     .entry(run.id.clone())

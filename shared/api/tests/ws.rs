@@ -179,3 +179,43 @@ async fn the_upgrade_needs_a_token() {
         .unwrap_err();
     assert!(err.to_string().contains("401"), "{err}");
 }
+
+#[tokio::test]
+async fn a_live_ticket_opens_the_socket_for_a_minute() {
+    let api = Api::new().await;
+    let url = serve(&api).await;
+    let viewer = api.token("acme", Role::Viewer);
+    let (status, ticket) = api
+        .call("POST", "/v1/live/tickets", Some(&viewer), None)
+        .await;
+    assert_eq!(status, axum::http::StatusCode::CREATED, "{ticket}");
+    assert_eq!(ticket["expiresInSeconds"], 60);
+    let claims = api
+        .state
+        .tokens
+        .verify(ticket["token"].as_str().unwrap(), cm_api::auth::now_s())
+        .unwrap();
+    assert_eq!((claims.org.as_str(), claims.role), ("acme", Role::Viewer));
+    assert!(
+        (claims.exp - cm_api::auth::now_s() - 60).abs() <= 1,
+        "{claims:?}"
+    );
+    assert_eq!(
+        ticket["expiresAt"],
+        cm_engine::time::iso(claims.exp * 1000).as_str()
+    );
+    // The socket takes it; after its minute it is refused.
+    let mut ws = connect(&url, ticket["token"].as_str().unwrap()).await;
+    send(&mut ws, json!({"action": "ping"})).await;
+    assert_eq!(next(&mut ws).await["type"], "pong");
+    assert!(
+        api.state
+            .tokens
+            .verify(ticket["token"].as_str().unwrap(), claims.exp + 1)
+            .is_err()
+    );
+    // Only for callers with a token.
+    let (status, body) = api.call("POST", "/v1/live/tickets", None, None).await;
+    assert_eq!(status, axum::http::StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["code"], "unauthorized");
+}

@@ -49,6 +49,9 @@ pub struct WorkerConfig {
     pub state_machine_arn_prefix: String,
     /// `CONCERTMASTER_ENDPOINT_URL` (or `AWS_ENDPOINT_URL`): an emulator for every client.
     pub endpoint_url: Option<String>,
+    /// `CONCERTMASTER_STATE_MACHINE_LOG_GROUP_ARN`: the log group state machines log their
+    /// executions to (optional): run-events reads an Express execution's history there.
+    pub log_group_arn: Option<String>,
 }
 
 impl WorkerConfig {
@@ -77,10 +80,19 @@ impl WorkerConfig {
                 "CONCERTMASTER_STATE_MACHINE_ARN_PREFIX must look like arn:aws:states:<region>:<account>:stateMachine:, got `{prefix}`"
             )));
         }
+        let log_group_arn = var("CONCERTMASTER_STATE_MACHINE_LOG_GROUP_ARN");
+        if let Some(arn) = &log_group_arn
+            && cm_runtime_sfn::logs::log_group_name(arn).is_none()
+        {
+            return Err(ConfigError(format!(
+                "CONCERTMASTER_STATE_MACHINE_LOG_GROUP_ARN must look like arn:aws:logs:<region>:<account>:log-group:<name>[:*], got `{arn}`"
+            )));
+        }
         Ok(WorkerConfig {
             table,
             state_machine_arn_prefix: prefix,
             endpoint_url: var("CONCERTMASTER_ENDPOINT_URL").or_else(|| var("AWS_ENDPOINT_URL")),
+            log_group_arn,
         })
     }
 }
@@ -126,8 +138,10 @@ pub async fn state(config: &WorkerConfig) -> AppState<DynamoStore, SfnRuntime> {
             state_machine_arn_prefix: config.state_machine_arn_prefix.clone(),
             // Workers start runs on what the api function's publish recorded.
             start_on_alias: true,
+            log_group_arn: config.log_group_arn.clone(),
         },
-    );
+    )
+    .with_logs(aws_sdk_cloudwatchlogs::Client::new(&aws));
     state_over(config, store, runtime)
 }
 
@@ -159,6 +173,19 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(e.0.contains("got `nope`"), "{e}");
+        let e = WorkerConfig::from_lookup(env(&[
+            ("CONCERTMASTER_TABLE", "t"),
+            (
+                "CONCERTMASTER_STATE_MACHINE_ARN_PREFIX",
+                "arn:aws:states:us-east-1:000000000000:stateMachine:",
+            ),
+            ("CONCERTMASTER_STATE_MACHINE_LOG_GROUP_ARN", "my-group"),
+        ]))
+        .unwrap_err();
+        assert!(
+            e.0.contains("CONCERTMASTER_STATE_MACHINE_LOG_GROUP_ARN") && e.0.contains("my-group"),
+            "{e}"
+        );
         let c = WorkerConfig::from_lookup(env(&[
             ("CONCERTMASTER_TABLE", "t"),
             (

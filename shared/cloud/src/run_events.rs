@@ -1,26 +1,41 @@
-//! The run-events follower: EventBridge "Step Functions Execution Status Change" events →
-//! the run's end and its node executions in the store.
+//! The run-events follower: what Step Functions says about executions → runs' node
+//! executions and ends in the store, which the table's stream carries to WebSocket
+//! subscribers (status-pusher).
 //!
-//! The api function records a run when it starts it; without this function a run's end is
-//! only recorded when someone reads the run (the API asks Step Functions), and node
-//! executions are never recorded. On an execution's terminal status this function reads its
-//! history (`GetExecutionHistory`, from the last redrive) and feeds it through the same
-//! [`RunTracker`] the embedded server follows its engine with, so the store gets the same node
-//! executions and run end — and the table's stream carries them to WebSocket subscribers
-//! (status-pusher). Where the history cannot be read (an Express execution: Step Functions
-//! keeps none and sends no such events for them; a workflow version that no longer compiles)
-//! the run's end is taken from the event itself.
+//! It takes two kinds of events:
 //!
-//! Events of executions the API did not start (other state machines, child executions) and
-//! `RUNNING` events are ignored. Writes are idempotent (node executions are keyed by node and
-//! step; a finished run is not finished again), so EventBridge's redeliveries are harmless.
+//! - **execution logs** (`{"awslogs": {"data": …}}`, a CloudWatch Logs subscription of the
+//!   state machines' log group: base64 of gzip of JSON, [`decode_logs`]). Each record is one
+//!   history event of an execution ([`cm_runtime_sfn::logs`]). While a run is in flight its
+//!   records are fed through the same [`RunTracker`] the embedded server follows its engine
+//!   with, so node executions are recorded as the nodes start and end (a visit whose start
+//!   came in an earlier batch is continued from its `running` node execution). When a batch
+//!   holds an execution's end, the run is recorded from its whole history, as below. This is
+//!   the only way Express runs are followed: Step Functions keeps no history of them and sends
+//!   no status-change events for them; their history is read back from the log group.
+//! - **EventBridge "Step Functions Execution Status Change"** (Standard executions): on a
+//!   terminal status the run is recorded from its whole history.
+//!
+//! Recording a run's end reads its history (`GetExecutionHistory` from the last redrive, or
+//! an Express execution's log records) and records every node execution and the end. Where
+//! the history cannot be read or is not whole yet (a workflow version that no longer compiles,
+//! log records not yet searchable) the end is taken from the event itself.
+//!
+//! Events of executions the API did not start (other state machines, child executions) are
+//! ignored, as are EventBridge events of Express executions (emulators send them; AWS does
+//! not, and the logs are followed instead). Writes are idempotent (node executions are keyed
+//! by node and step; a finished run is not finished again), so redeliveries are harmless.
 
 use cm_api::AppState;
-use cm_api::live::{RunTracker, parse_execution_arn, record};
-use cm_api::runtime::Runtime;
-use cm_store::{RunEnd, RunStatus, Store, StoreError};
+use cm_api::live::{RunTracker, node_execution, parse_execution_arn, record};
+use cm_api::runtime::{Runtime, RuntimeEvent};
+use cm_runtime_sfn::history::{RawEvent, Steps, engine_details};
+use cm_runtime_sfn::logs::{self, LogRecord};
+use cm_store::{NodeExecution, RunEnd, RunRecord, RunStatus, Store, StoreError};
 use serde::Deserialize;
 use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::Read;
 
 /// The EventBridge event (the fields used).
 #[derive(Debug, Clone, Deserialize)]
@@ -65,14 +80,25 @@ pub enum Outcome {
     FromHistory(usize),
     /// Recorded the end from the event alone.
     FromEvent,
+    /// Execution logs: this many runs followed, this many live events recorded.
+    FromLogs {
+        /// Runs of the API whose records were in the batch.
+        runs: usize,
+        /// Live events recorded (node starts and ends, run ends).
+        events: usize,
+    },
 }
 
 /// Why an event could not be recorded (the invocation fails; EventBridge retries it).
 #[derive(Debug, thiserror::Error)]
 pub enum RunEventError {
-    /// The input is not a Step Functions status change event.
+    /// The input is neither a Step Functions status change event nor a CloudWatch Logs
+    /// subscription payload.
     #[error("not a Step Functions execution status change: {0}")]
     Invalid(String),
+    /// A CloudWatch Logs subscription payload that does not decode (base64, gzip, JSON).
+    #[error("CloudWatch Logs payload: {0}")]
+    InvalidLogs(String),
     /// The store failed.
     #[error("run {run}: {error}")]
     Store {
@@ -87,17 +113,25 @@ impl RunEventError {
     /// The Lambda error type (`errorType`).
     pub fn error_type(&self) -> &'static str {
         match self {
-            RunEventError::Invalid(_) => "ConcertMaster.InvalidInput",
+            RunEventError::Invalid(_) | RunEventError::InvalidLogs(_) => {
+                "ConcertMaster.InvalidInput"
+            }
             RunEventError::Store { .. } => "ConcertMaster.Retryable",
         }
     }
 }
 
-/// Records what `event` says about a run.
+/// Records what `event` (a status change event or a CloudWatch Logs payload) says about runs.
 pub async fn handle<S: Store, R: Runtime>(
     st: &AppState<S, R>,
     event: Value,
 ) -> Result<Outcome, RunEventError> {
+    if let Some(data) = event.pointer("/awslogs/data") {
+        let data = data
+            .as_str()
+            .ok_or_else(|| RunEventError::InvalidLogs("`awslogs.data` is not a string".into()))?;
+        return handle_logs(st, decode_logs(data)?).await;
+    }
     let event: StatusChangeEvent =
         serde_json::from_value(event).map_err(|e| RunEventError::Invalid(e.to_string()))?;
     if event.source != "aws.states" || event.detail_type != "Step Functions Execution Status Change"
@@ -111,49 +145,23 @@ pub async fn handle<S: Store, R: Runtime>(
     let Some(status) = RunStatus::parse(&d.status).filter(|s| *s != RunStatus::Running) else {
         return Ok(Outcome::Ignored("not a terminal status"));
     };
+    if d.execution_arn.split(':').nth(5) == Some("express") {
+        return Ok(Outcome::Ignored(
+            "an Express execution: followed through its execution logs",
+        ));
+    }
     let Some((org, workflow, run_id)) = parse_execution_arn(&d.execution_arn) else {
         return Ok(Outcome::Ignored(
             "not an execution of a ConcertMaster state machine",
         ));
     };
-    let store_err = |error| RunEventError::Store {
-        run: run_id.clone(),
-        error,
-    };
     let run = match st.store.get_run(&org, &run_id).await {
         Ok(r) => r,
         Err(StoreError::NotFound { .. }) => return Ok(Outcome::Ignored("no such run")),
-        Err(e) => return Err(store_err(e)),
+        Err(error) => return Err(RunEventError::Store { run: run_id, error }),
     };
     if run.execution_arn != d.execution_arn {
         return Ok(Outcome::Ignored("another execution of the run's name"));
-    }
-    if let Some(nodes) = st
-        .maps
-        .get(&st.store, &org, &workflow, run.workflow_version)
-        .await
-        && let Ok(events) = st.runtime.history(&d.execution_arn, 0, usize::MAX).await
-    {
-        // From the last redrive: what ended before it was recorded by the event of that end.
-        let from = events
-            .iter()
-            .filter(|e| e.kind == "ExecutionRedriven")
-            .map(|e| e.id)
-            .max()
-            .unwrap_or(0);
-        let mut tracker = RunTracker::new(&run_id, &workflow, nodes);
-        let mut n = 0;
-        let mut finished = false;
-        for e in events.iter().filter(|e| e.id >= from) {
-            for live in tracker.feed(e) {
-                finished |= live.kind == "run.finished";
-                record(&st.store, &org, &live, e).await;
-                n += 1;
-            }
-        }
-        if finished {
-            return Ok(Outcome::FromHistory(n));
-        }
     }
     let end = RunEnd {
         status,
@@ -165,10 +173,335 @@ pub async fn handle<S: Store, R: Runtime>(
         cause: d.cause,
         at_ms: d.stop_date.unwrap_or_else(cm_api::routes::now_ms),
     };
-    match st.store.finish_run(&org, &run_id, end).await {
-        Ok(_) | Err(StoreError::Conflict(_)) => Ok(Outcome::FromEvent),
-        Err(e) => Err(store_err(e)),
+    record_end(st, &org, &workflow, &run, end).await
+}
+
+/// Records a run's end: from its whole history (node executions and the end) when it can be
+/// read, else `end` alone.
+async fn record_end<S: Store, R: Runtime>(
+    st: &AppState<S, R>,
+    org: &str,
+    workflow: &str,
+    run: &RunRecord,
+    end: RunEnd,
+) -> Result<Outcome, RunEventError> {
+    if let Some(nodes) = st
+        .maps
+        .get(&st.store, org, workflow, run.workflow_version)
+        .await
+        && let Ok(events) = st
+            .runtime
+            .history_of_run(&run.execution_arn, run.started_at_ms, 0, usize::MAX)
+            .await
+        // A history with gaps (log records not yet searchable) would report nodes wrongly.
+        && events.iter().enumerate().all(|(i, e)| e.id == i as u64 + 1)
+    {
+        // From the last redrive: what ended before it was recorded by the event of that end.
+        let from = events
+            .iter()
+            .filter(|e| e.kind == "ExecutionRedriven")
+            .map(|e| e.id)
+            .max()
+            .unwrap_or(0);
+        let store_err = |error| RunEventError::Store {
+            run: run.id.clone(),
+            error,
+        };
+        // Each node execution's final state, written only where the store (the execution
+        // logs, followed while the run was in flight) does not have it already: rewriting a
+        // visit as running, then ended, would flap its status and send its frames again.
+        let mut tracker = RunTracker::new(&run.id, workflow, nodes);
+        let mut finals: Vec<NodeExecution> = Vec::new();
+        let mut end = None;
+        for e in events.iter().filter(|e| e.id >= from) {
+            for live in tracker.feed(e) {
+                if let Some(node) = node_execution(&live, e) {
+                    match finals
+                        .iter_mut()
+                        .find(|n| n.node_id == node.node_id && n.step == node.step)
+                    {
+                        Some(n) => *n = node,
+                        None => finals.push(node),
+                    }
+                } else if live.kind == "run.finished" {
+                    end = Some((live, e));
+                }
+            }
+        }
+        if let Some((live, e)) = end {
+            let recorded = st
+                .store
+                .list_node_executions(org, &run.id)
+                .await
+                .map_err(store_err)?;
+            let mut n = 0;
+            for node in finals {
+                if recorded.contains(&node) {
+                    continue;
+                }
+                match st.store.put_node_execution(org, &run.id, node).await {
+                    Ok(()) | Err(StoreError::NotFound { .. }) => n += 1,
+                    Err(error) => return Err(store_err(error)),
+                }
+            }
+            record(&st.store, org, &live, e).await;
+            return Ok(Outcome::FromHistory(n + 1));
+        }
     }
+    match st.store.finish_run(org, &run.id, end).await {
+        Ok(_) | Err(StoreError::Conflict(_)) => Ok(Outcome::FromEvent),
+        Err(error) => Err(RunEventError::Store {
+            run: run.id.clone(),
+            error,
+        }),
+    }
+}
+
+/// A CloudWatch Logs subscription message (the fields used).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogsMessage {
+    /// `DATA_MESSAGE`, or `CONTROL_MESSAGE` (CloudWatch Logs checking the destination).
+    pub message_type: String,
+    /// The log group.
+    #[serde(default)]
+    pub log_group: String,
+    /// The records.
+    #[serde(default)]
+    pub log_events: Vec<LogsEvent>,
+}
+
+/// One record of a [`LogsMessage`].
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogsEvent {
+    /// When it was logged (ms).
+    #[serde(default)]
+    pub timestamp: i64,
+    /// The record (a Step Functions execution log record: JSON text).
+    pub message: String,
+}
+
+/// Largest decompressed payload accepted (a subscription batch is at most 1 MB of records).
+const MAX_LOGS_PAYLOAD: u64 = 16 << 20;
+
+/// Decodes `awslogs.data`: base64 of gzip of a [`LogsMessage`].
+pub fn decode_logs(data: &str) -> Result<LogsMessage, RunEventError> {
+    use base64::Engine;
+    let gz = base64::engine::general_purpose::STANDARD
+        .decode(data.trim())
+        .map_err(|e| RunEventError::InvalidLogs(format!("not base64: {e}")))?;
+    let mut json = Vec::new();
+    flate2::read::GzDecoder::new(gz.as_slice())
+        .take(MAX_LOGS_PAYLOAD + 1)
+        .read_to_end(&mut json)
+        .map_err(|e| RunEventError::InvalidLogs(format!("not gzip: {e}")))?;
+    if json.len() as u64 > MAX_LOGS_PAYLOAD {
+        return Err(RunEventError::InvalidLogs(format!(
+            "more than {MAX_LOGS_PAYLOAD} bytes decompressed"
+        )));
+    }
+    serde_json::from_slice(&json)
+        .map_err(|e| RunEventError::InvalidLogs(format!("not a subscription message: {e}")))
+}
+
+/// Follows the execution log records of one subscription batch.
+pub async fn handle_logs<S: Store, R: Runtime>(
+    st: &AppState<S, R>,
+    message: LogsMessage,
+) -> Result<Outcome, RunEventError> {
+    if message.message_type != "DATA_MESSAGE" {
+        return Ok(Outcome::Ignored("not a data message"));
+    }
+    let mut by_execution: BTreeMap<String, Vec<LogRecord>> = BTreeMap::new();
+    let mut malformed = 0;
+    for e in &message.log_events {
+        match logs::parse_record(&e.message, e.timestamp) {
+            Ok(r) => by_execution
+                .entry(r.execution_arn.clone())
+                .or_default()
+                .push(r),
+            Err(_) => malformed += 1,
+        }
+    }
+    if malformed > 0 {
+        tracing::warn!(
+            malformed,
+            log_group = %message.log_group,
+            "records that are not Step Functions execution log records were skipped"
+        );
+    }
+    let (mut runs, mut events) = (0, 0);
+    for (arn, records) in by_execution {
+        let Some((org, workflow, run_id)) = parse_execution_arn(&arn) else {
+            continue;
+        };
+        let run = match st.store.get_run(&org, &run_id).await {
+            Ok(r) => r,
+            Err(StoreError::NotFound { .. }) => continue,
+            Err(error) => return Err(RunEventError::Store { run: run_id, error }),
+        };
+        if run.execution_arn != arn {
+            continue;
+        }
+        runs += 1;
+        let batch = logs::execution_events(records, &arn);
+        if let Some(end) = batch.iter().find(|e| logs::is_terminal(&e.kind)) {
+            let end = run_end(end);
+            // The batch first: nodes it shows are recorded even if the history is not
+            // readable yet.
+            events += follow(st, &org, &workflow, &run, batch).await?;
+            match record_end(st, &org, &workflow, &run, end).await? {
+                Outcome::FromHistory(n) => events += n,
+                _ => events += 1,
+            }
+        } else if run.status == RunStatus::Running {
+            events += follow(st, &org, &workflow, &run, batch).await?;
+        }
+    }
+    Ok(Outcome::FromLogs { runs, events })
+}
+
+/// A run's end from an execution's terminal event.
+fn run_end(e: &RawEvent) -> RunEnd {
+    let d = engine_details(&e.aws);
+    let text = |k: &str| d.get(k).and_then(Value::as_str).map(str::to_owned);
+    RunEnd {
+        status: match e.kind.as_str() {
+            "ExecutionSucceeded" => RunStatus::Succeeded,
+            "ExecutionFailed" => RunStatus::Failed,
+            "ExecutionTimedOut" => RunStatus::TimedOut,
+            _ => RunStatus::Aborted,
+        },
+        output: d.get("output").cloned(),
+        error: text("error"),
+        cause: text("cause"),
+        at_ms: e.timestamp_ms,
+    }
+}
+
+/// Records the node starts and ends of a piece of a run's events (in id order); returns how
+/// many. The run's end is left to [`record_end`].
+async fn follow<S: Store, R: Runtime>(
+    st: &AppState<S, R>,
+    org: &str,
+    workflow: &str,
+    run: &RunRecord,
+    batch: Vec<RawEvent>,
+) -> Result<usize, RunEventError> {
+    let Some(nodes) = st
+        .maps
+        .get(&st.store, org, workflow, run.workflow_version)
+        .await
+    else {
+        return Ok(0);
+    };
+    let mut steps = Steps::new();
+    let mut events: Vec<RuntimeEvent> = batch.into_iter().map(|e| steps.event(e)).collect();
+    let mut tracker = RunTracker::new(&run.id, workflow, nodes.clone());
+    // Events of a visit whose entry came in an earlier batch: the walk back from them finds no
+    // entry. An exit then got its own id as step key; a task event (`TaskFailed`, …) none.
+    // They belong to a visit recorded `running` by an earlier batch: an exit to the latest
+    // one of its node before it, a task event to the only one open before it. Where that is
+    // not known (batches delivered out of order; a failure among concurrent visits), the
+    // exit is not reported: the run's end records it from the whole history, rather than a
+    // guess now.
+    let orphan_exit =
+        |e: &RuntimeEvent| e.kind.ends_with("StateExited") && e.step == e.id.to_string();
+    let orphan_task = |e: &RuntimeEvent| e.kind.starts_with("Task") && e.step.is_empty();
+    if events.iter().any(|e| orphan_exit(e) || orphan_task(e)) {
+        let recorded = st
+            .store
+            .list_node_executions(org, &run.id)
+            .await
+            .map_err(|error| RunEventError::Store {
+                run: run.id.clone(),
+                error,
+            })?;
+        let open: Vec<(u64, &NodeExecution)> = recorded
+            .iter()
+            .filter(|x| x.status == "running")
+            .filter_map(|x| Some((x.step.parse::<u64>().ok()?, x)))
+            .collect();
+        let mut uncertain = false;
+        for e in events.iter_mut() {
+            let visit = if orphan_exit(e) {
+                let node = e
+                    .details
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .and_then(|n| nodes.get(n));
+                open.iter()
+                    .filter(|(step, x)| Some(&x.node_id) == node && *step < e.id)
+                    .max_by_key(|(step, _)| *step)
+            } else if orphan_task(e) {
+                let before: Vec<&(u64, &NodeExecution)> =
+                    open.iter().filter(|(step, _)| *step < e.id).collect();
+                match before.as_slice() {
+                    [one] => Some(*one),
+                    _ => None,
+                }
+            } else {
+                continue;
+            };
+            match visit {
+                Some((step, x)) => {
+                    e.step = step.to_string();
+                    tracker.resume_visit(&e.step, &x.node_id, x.started_at_ms, x.error.as_deref());
+                }
+                None => {
+                    // Only a failure (or a retry's success after one) changes how a visit
+                    // ends; other task events (scheduled, started, …) are harmless.
+                    uncertain |= match e.kind.as_str() {
+                        "TaskFailed" | "TaskTimedOut" => true,
+                        "TaskSucceeded" => open.iter().any(|(_, x)| x.error.is_some()),
+                        _ => false,
+                    };
+                    e.step.clear();
+                }
+            }
+        }
+        // Exits of unknown visits are not reported; nor, when a task event could not be
+        // placed (it may be the failure of one of them), exits of visits from earlier batches.
+        let resumed = tracker.open_steps();
+        events.retain(|e| {
+            !(e.kind.ends_with("StateExited")
+                && (e.step.is_empty() || (uncertain && resumed.contains(&e.step))))
+        });
+    }
+    let mut n = 0;
+    for e in &events {
+        for live in tracker.feed(e) {
+            // The end is recorded from the whole history (`record_end`).
+            if live.kind == "run.finished" || live.kind == "run.started" {
+                continue;
+            }
+            record(&st.store, org, &live, e).await;
+            n += 1;
+        }
+    }
+    // A visit that failed (its task did) and has not ended yet: keep the error with it, so
+    // the batch that ends it reports it failed.
+    for (step, node, started_ms, error) in tracker.open_failures() {
+        let pending = NodeExecution {
+            node_id: node,
+            step,
+            status: "running".into(),
+            started_at_ms: started_ms,
+            ended_at_ms: None,
+            output_preview: None,
+            error: Some(error),
+        };
+        match st.store.put_node_execution(org, &run.id, pending).await {
+            Ok(()) | Err(StoreError::NotFound { .. }) => {}
+            Err(error) => {
+                return Err(RunEventError::Store {
+                    run: run.id.clone(),
+                    error,
+                });
+            }
+        }
+    }
+    Ok(n)
 }
 
 /// The run-events function's handler: [`handle`], answered with what it did.

@@ -40,16 +40,26 @@ pub enum SfnError {
         /// The type the workflow compiles to.
         wanted: String,
     },
-    /// The operation does not exist for Express executions (Step Functions keeps neither
-    /// their status nor their history; those are in CloudWatch Logs).
+    /// The operation is not available for an Express execution: Step Functions cannot stop
+    /// one, and keeps neither its status nor its history — those are read from the state
+    /// machines' CloudWatch Logs log group, which this runtime was not given.
     #[error(
-        "{op} is not available for Express execution `{execution}`: Step Functions keeps no status or history of Express executions (they are in the state machine's CloudWatch Logs)"
+        "{op} is not available for Express execution `{execution}`: Step Functions cannot stop Express executions and keeps no status or history of them; those are read from the state machines' CloudWatch Logs log group (CONCERTMASTER_STATE_MACHINE_LOG_GROUP_ARN), which is not configured"
     )]
     Express {
         /// The operation.
         op: &'static str,
         /// The execution ARN.
         execution: String,
+    },
+    /// Reading an Express execution's records from CloudWatch Logs failed (the SDK's error,
+    /// with its name when the service answered).
+    #[error("CloudWatch Logs {op} failed: {detail}")]
+    Logs {
+        /// The operation (`FilterLogEvents`).
+        op: &'static str,
+        /// The error.
+        detail: String,
     },
     /// Step Functions answered something this crate does not understand (a status it does not
     /// know, a request that does not build).
@@ -112,6 +122,19 @@ impl SfnError {
         }
     }
 
+    /// The error of a failed CloudWatch Logs call of operation `op`.
+    pub fn from_logs_sdk<E, R>(op: &'static str, err: SdkError<E, R>) -> SfnError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug,
+    {
+        let detail = match err.code() {
+            Some(code) => format!("{code}: {}", err.message().unwrap_or_default()),
+            None => DisplayErrorContext(&err).to_string(),
+        };
+        SfnError::Logs { op, detail }
+    }
+
     /// The Step Functions error name, for [`SfnError::Service`].
     pub fn code(&self) -> Option<&str> {
         match self {
@@ -127,7 +150,9 @@ impl From<SfnError> for ApiError {
         match &e {
             SfnError::Service { code, .. } => api_error_kind(code)(text),
             SfnError::TypeChange { .. } | SfnError::Express { .. } => ApiError::Conflict(text),
-            SfnError::Transport { .. } | SfnError::Unexpected { .. } => ApiError::Internal(text),
+            SfnError::Transport { .. } | SfnError::Logs { .. } | SfnError::Unexpected { .. } => {
+                ApiError::Internal(text)
+            }
         }
     }
 }

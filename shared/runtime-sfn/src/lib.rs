@@ -15,13 +15,20 @@
 //! `ExecutionAlreadyExists` → 409, `InvalidDefinition` → 400, throttling and the rest → 500
 //! naming the SDK error).
 //!
+//! Execution logs: with [`SfnConfig::log_group_arn`] set, every state machine is created and
+//! updated with a logging configuration (level `ALL`, execution data included) to that
+//! CloudWatch Logs log group. Its records are every history event of every execution
+//! ([`logs`]); the run-events function follows them through a subscription filter, which is
+//! how node statuses reach the store while a run is in flight.
+//!
 //! Express executions: Step Functions keeps neither their status nor their history
-//! (`DescribeExecution`, `GetExecutionHistory` and `StopExecution` refuse them; they are in
-//! the state machine's CloudWatch Logs), so `describe`, `history` and `stop` of an Express
-//! execution ARN are [`SfnError::Express`] (409) without a call. A run of an Express workflow
-//! therefore stays `RUNNING` in the API until something else records its end: on AWS nothing
-//! does yet — Step Functions sends no status-change events for Express executions, so the
-//! run-events function never hears of them (emulators such as LocalStack do send them).
+//! (`DescribeExecution`, `GetExecutionHistory` and `StopExecution` refuse them) and sends no
+//! status-change events for them; their history is only in the log group. So `describe` and
+//! `history` of an Express execution read the log group (`FilterLogEvents` on the execution's
+//! ARN; [`Runtime::describe_run`] and [`Runtime::history_of_run`] bound the search to the five
+//! minutes an Express execution can last) when the runtime has a CloudWatch Logs client
+//! ([`SfnRuntime::with_logs`]) and a log group; without them, and always for `stop` (AWS cannot
+//! stop an Express execution), they are [`SfnError::Express`] (409) without a call.
 //!
 //! ```no_run
 //! # async fn demo() {
@@ -33,6 +40,7 @@
 //!         role_arn: "arn:aws:iam::123456789012:role/concertmaster-states".into(),
 //!         state_machine_arn_prefix: "arn:aws:states:eu-west-1:123456789012:stateMachine:".into(),
 //!         start_on_alias: true,
+//!         log_group_arn: None,
 //!     },
 //! );
 //! # }
@@ -40,12 +48,16 @@
 
 pub mod error;
 pub mod history;
+pub mod logs;
 pub mod schedules;
 
 pub use error::SfnError;
 
 use aws_sdk_sfn::Client;
-use aws_sdk_sfn::types::{ExecutionStatus, StateMachineType};
+use aws_sdk_sfn::types::{
+    CloudWatchLogsLogGroup, ExecutionStatus, LogDestination, LogLevel, LoggingConfiguration,
+    StateMachineType,
+};
 use cm_api::error::ApiResult;
 use cm_api::runtime::{ExecutionView, Runtime, RuntimeEvent};
 use cm_store::RunStatus;
@@ -55,7 +67,7 @@ use serde_json::Value;
 pub use cm_aws::sdk_config;
 
 /// What [`SfnRuntime`] needs besides the client.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SfnConfig {
     /// The IAM role state machines run as (`roleArn` of `CreateStateMachine`, required by
     /// Step Functions): it must allow what compiled workflows call (the node-runner Lambda,
@@ -70,6 +82,10 @@ pub struct SfnConfig {
     /// `StartExecution` takes no alias ARN (moto 5.2.5). Versions and the alias are
     /// published either way.
     pub start_on_alias: bool,
+    /// The CloudWatch Logs log group (ARN ending in `:*`) state machines log their executions
+    /// to: level `ALL` with execution data, so the log is every history event ([`logs`]).
+    /// `None`: no logging configuration (Express executions then have no readable history).
+    pub log_group_arn: Option<String>,
 }
 
 /// The [`Runtime`] port over AWS Step Functions. Cloning is cheap (the SDK client is
@@ -78,7 +94,14 @@ pub struct SfnConfig {
 pub struct SfnRuntime {
     client: Client,
     config: SfnConfig,
+    logs: Option<aws_sdk_cloudwatchlogs::Client>,
 }
+
+/// How far before its start an Express execution's records are searched for (clock skew
+/// between the API's start time and Step Functions'), and how long after (Express executions
+/// last at most five minutes, plus CloudWatch Logs' ingestion).
+const EXPRESS_WINDOW_BEFORE_MS: i64 = 60_000;
+const EXPRESS_WINDOW_AFTER_MS: i64 = 7 * 60_000;
 
 /// The alias every published state machine has: it points at the version published last.
 pub const ALIAS: &str = "live";
@@ -116,7 +139,147 @@ fn run_status(s: &ExecutionStatus) -> Result<RunStatus, SfnError> {
 impl SfnRuntime {
     /// A runtime over `client`.
     pub fn new(client: Client, config: SfnConfig) -> SfnRuntime {
-        SfnRuntime { client, config }
+        SfnRuntime {
+            client,
+            config,
+            logs: None,
+        }
+    }
+
+    /// Reads Express executions' status and history from the log group of
+    /// [`SfnConfig::log_group_arn`] with `logs` (`FilterLogEvents`).
+    pub fn with_logs(mut self, logs: aws_sdk_cloudwatchlogs::Client) -> SfnRuntime {
+        self.logs = Some(logs);
+        self
+    }
+
+    /// The logging configuration state machines get (none without a log group).
+    fn logging(&self) -> Result<Option<LoggingConfiguration>, SfnError> {
+        let Some(arn) = &self.config.log_group_arn else {
+            return Ok(None);
+        };
+        // Step Functions wants the ARN of the log group's streams.
+        let arn = if arn.ends_with(":*") {
+            arn.clone()
+        } else {
+            format!("{arn}:*")
+        };
+        Ok(Some(
+            LoggingConfiguration::builder()
+                .level(LogLevel::All)
+                .include_execution_data(true)
+                .destinations(
+                    LogDestination::builder()
+                        .cloud_watch_logs_log_group(
+                            CloudWatchLogsLogGroup::builder().log_group_arn(arn).build(),
+                        )
+                        .build(),
+                )
+                .build(),
+        ))
+    }
+
+    /// The log records of Express execution `execution`, in id order (`op` names the port
+    /// operation in errors). Without a log group or client: [`SfnError::Express`].
+    async fn express_events(
+        &self,
+        op: &'static str,
+        execution: &str,
+        started_ms: Option<i64>,
+    ) -> Result<Vec<RawEvent>, SfnError> {
+        let group = self
+            .config
+            .log_group_arn
+            .as_deref()
+            .and_then(logs::log_group_name);
+        let (Some(client), Some(group)) = (&self.logs, group) else {
+            return Err(SfnError::Express {
+                op,
+                execution: execution.to_owned(),
+            });
+        };
+        let mut records = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = client
+                .filter_log_events()
+                .log_group_name(group)
+                .filter_pattern(format!("{{ $.execution_arn = \"{execution}\" }}"))
+                .set_start_time(started_ms.map(|t| t - EXPRESS_WINDOW_BEFORE_MS))
+                .set_end_time(started_ms.map(|t| t + EXPRESS_WINDOW_AFTER_MS))
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| SfnError::from_logs_sdk("FilterLogEvents", e))?;
+            for e in page.events() {
+                // Other records (other executions where the filter is not applied, e.g. by an
+                // emulator) are skipped; so are malformed ones.
+                if let Some(m) = e.message()
+                    && let Ok(r) = logs::parse_record(m, e.timestamp().unwrap_or_default())
+                {
+                    records.push(r);
+                }
+            }
+            match page.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+                _ => break,
+            }
+        }
+        Ok(logs::execution_events(records, execution))
+    }
+
+    /// An Express execution's status from its log records: its end, else running.
+    async fn express_view(
+        &self,
+        execution: &str,
+        started_ms: Option<i64>,
+    ) -> Result<ExecutionView, SfnError> {
+        let events = self
+            .express_events("DescribeExecution", execution, started_ms)
+            .await?;
+        let Some(end) = events.iter().find(|e| logs::is_terminal(&e.kind)) else {
+            return Ok(ExecutionView {
+                status: RunStatus::Running,
+                output: None,
+                error: None,
+                cause: None,
+                stop_ms: None,
+            });
+        };
+        let d = history::engine_details(&end.aws);
+        let text = |k: &str| d.get(k).and_then(Value::as_str).map(str::to_owned);
+        Ok(ExecutionView {
+            status: match end.kind.as_str() {
+                "ExecutionSucceeded" => RunStatus::Succeeded,
+                "ExecutionFailed" => RunStatus::Failed,
+                "ExecutionTimedOut" => RunStatus::TimedOut,
+                _ => RunStatus::Aborted,
+            },
+            output: d.get("output").cloned(),
+            error: text("error"),
+            cause: text("cause"),
+            stop_ms: Some(end.timestamp_ms),
+        })
+    }
+
+    /// An Express execution's history from its log records.
+    async fn express_history(
+        &self,
+        execution: &str,
+        started_ms: Option<i64>,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<RuntimeEvent>, SfnError> {
+        let events = self
+            .express_events("GetExecutionHistory", execution, started_ms)
+            .await?;
+        let mut steps = Steps::new();
+        Ok(events
+            .into_iter()
+            .map(|e| steps.event(e))
+            .filter(|e| e.id > after)
+            .take(limit)
+            .collect())
     }
 
     /// The SDK client.
@@ -174,6 +337,7 @@ impl SfnRuntime {
                 .definition(&text)
                 .role_arn(&self.config.role_arn)
                 .r#type(wanted.clone())
+                .set_logging_configuration(self.logging()?)
                 .publish(true)
                 .send()
                 .await;
@@ -211,6 +375,7 @@ impl SfnRuntime {
             .state_machine_arn(&arn)
             .definition(&text)
             .role_arn(&self.config.role_arn)
+            .set_logging_configuration(self.logging()?)
             .publish(true)
             .send()
             .await
@@ -278,12 +443,13 @@ impl SfnRuntime {
         }
     }
 
-    async fn describe_inner(&self, execution: &str) -> Result<ExecutionView, SfnError> {
+    async fn describe_inner(
+        &self,
+        execution: &str,
+        started_ms: Option<i64>,
+    ) -> Result<ExecutionView, SfnError> {
         if is_express(execution) {
-            return Err(SfnError::Express {
-                op: "DescribeExecution",
-                execution: execution.to_owned(),
-            });
+            return self.express_view(execution, started_ms).await;
         }
         let d = self
             .client
@@ -307,14 +473,14 @@ impl SfnRuntime {
     async fn history_inner(
         &self,
         execution: &str,
+        started_ms: Option<i64>,
         after: u64,
         limit: usize,
     ) -> Result<Vec<RuntimeEvent>, SfnError> {
         if is_express(execution) {
-            return Err(SfnError::Express {
-                op: "GetExecutionHistory",
-                execution: execution.to_owned(),
-            });
+            return self
+                .express_history(execution, started_ms, after, limit)
+                .await;
         }
         // Steps are derived from the events before `after` too, so every page from the
         // first is read (until `limit` events after `after` are in).
@@ -387,7 +553,11 @@ impl Runtime for SfnRuntime {
     }
 
     async fn describe(&self, execution: &str) -> ApiResult<ExecutionView> {
-        Ok(self.describe_inner(execution).await?)
+        Ok(self.describe_inner(execution, None).await?)
+    }
+
+    async fn describe_run(&self, execution: &str, started_ms: i64) -> ApiResult<ExecutionView> {
+        Ok(self.describe_inner(execution, Some(started_ms)).await?)
     }
 
     async fn history(
@@ -396,7 +566,19 @@ impl Runtime for SfnRuntime {
         after: u64,
         limit: usize,
     ) -> ApiResult<Vec<RuntimeEvent>> {
-        Ok(self.history_inner(execution, after, limit).await?)
+        Ok(self.history_inner(execution, None, after, limit).await?)
+    }
+
+    async fn history_of_run(
+        &self,
+        execution: &str,
+        started_ms: i64,
+        after: u64,
+        limit: usize,
+    ) -> ApiResult<Vec<RuntimeEvent>> {
+        Ok(self
+            .history_inner(execution, Some(started_ms), after, limit)
+            .await?)
     }
 
     async fn redrive(&self, execution: &str) -> ApiResult<()> {
@@ -476,6 +658,7 @@ mod tests {
                 state_machine_arn_prefix: "arn:aws:states:us-east-1:123456789012:stateMachine:"
                     .into(),
                 start_on_alias: true,
+                log_group_arn: None,
             },
         );
         let arn = "arn:aws:states:us-east-1:123456789012:express:acme.wf:run-1:5f1c";
