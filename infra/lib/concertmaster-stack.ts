@@ -187,7 +187,12 @@ export class ConcertMasterStack extends Stack {
       'AwsSolutions-SMG4',
       'The signing key keys published webhook URLs and form ids: rotating it would silently break every published hook and form link, so it is rotated deliberately (new secret version, then redeploy), not on a schedule.',
     );
-    const signingKeyValue = signingKey.secretValue.unsafeUnwrap();
+    // The functions read it from Secrets Manager when they start (not an environment variable
+    // holding the value, which anyone who may read the function's configuration would see).
+    const useSigningKey = (fn: RustFunction) => {
+      fn.addEnvironment('CONCERTMASTER_SIGNING_KEY_SECRET_ARN', signingKey.secretArn);
+      allow(fn.role, new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [signingKey.secretArn] }));
+    };
 
     this.userPool = new cognito.UserPool(this, 'Users', {
       selfSignUpEnabled: false,
@@ -483,7 +488,7 @@ export class ConcertMasterStack extends Stack {
     api.addEnvironment('CONCERTMASTER_STATE_MACHINE_ROLE_ARN', this.stateMachineRole.roleArn);
     api.addEnvironment('CONCERTMASTER_STATE_MACHINE_ARN_PREFIX', stateMachineArnPrefix);
     api.addEnvironment('CONCERTMASTER_STATE_MACHINE_LOG_GROUP_ARN', executionLogs.logGroupArn);
-    api.addEnvironment('CONCERTMASTER_SIGNING_KEY', signingKeyValue);
+    useSigningKey(api);
     api.addEnvironment('CONCERTMASTER_NODE_RUNNER_FUNCTION', f['node-runner'].fn.functionArn);
     api.addEnvironment('CONCERTMASTER_DATASETS_TABLE', this.datasetsTable.tableName);
     api.addEnvironment(
@@ -677,7 +682,7 @@ export class ConcertMasterStack extends Stack {
       );
       f[n].addEnvironment('CONCERTMASTER_WS_ENDPOINT', wsStage.callbackUrl);
     }
-    f['ws-connect'].addEnvironment('CONCERTMASTER_SIGNING_KEY', signingKeyValue);
+    useSigningKey(f['ws-connect']);
 
     const pusher = f['status-pusher'];
     pusher.fn.addEventSource(

@@ -21,14 +21,14 @@ const EXPECTED_ENV: Record<FunctionName, string[]> = {
     'CONCERTMASTER_SCHEDULER_ROLE_ARN',
     'CONCERTMASTER_SCHEDULER_TARGET_ARN',
     'CONCERTMASTER_SCHEDULE_GROUP',
-    'CONCERTMASTER_SIGNING_KEY',
+    'CONCERTMASTER_SIGNING_KEY_SECRET_ARN',
     'CONCERTMASTER_STATE_MACHINE_ARN_PREFIX',
     'CONCERTMASTER_STATE_MACHINE_LOG_GROUP_ARN',
     'CONCERTMASTER_STATE_MACHINE_ROLE_ARN',
     'CONCERTMASTER_TABLE',
   ],
   'node-runner': ['CONCERTMASTER_APPROVAL_BASE_URL', 'CONCERTMASTER_TABLE'],
-  'ws-connect': ['CONCERTMASTER_SIGNING_KEY', 'CONCERTMASTER_TABLE'],
+  'ws-connect': ['CONCERTMASTER_SIGNING_KEY_SECRET_ARN', 'CONCERTMASTER_TABLE'],
   'ws-disconnect': ['CONCERTMASTER_TABLE'],
   'ws-message': ['CONCERTMASTER_TABLE', 'CONCERTMASTER_WS_ENDPOINT'],
   'status-pusher': ['CONCERTMASTER_TABLE', 'CONCERTMASTER_WS_ENDPOINT'],
@@ -95,10 +95,15 @@ describe('functions', () => {
     }
   });
 
-  test('the signing key is resolved from Secrets Manager at deploy time, never a literal', () => {
+  test('the signing key is read from Secrets Manager when the functions start: only its ARN is configured', () => {
+    const secret = Object.keys(template.findResources('AWS::SecretsManager::Secret'));
+    assert.equal(secret.length, 1);
+    const text = JSON.stringify(template.toJSON());
+    assert.ok(!text.includes('{{resolve:secretsmanager:'), 'no dynamic reference puts the value in a configuration');
     for (const name of ['api', 'ws-connect'] as const) {
-      const key = JSON.stringify(fnOf(name).Properties.Environment.Variables.CONCERTMASTER_SIGNING_KEY);
-      assert.match(key, /\{\{resolve:secretsmanager:/, name);
+      const vars = fnOf(name).Properties.Environment.Variables;
+      assert.equal(vars.CONCERTMASTER_SIGNING_KEY, undefined, name);
+      assert.deepEqual(vars.CONCERTMASTER_SIGNING_KEY_SECRET_ARN, { Ref: secret[0] }, name);
     }
     template.hasResourceProperties('AWS::SecretsManager::Secret', {
       GenerateSecretString: { PasswordLength: 44, ExcludePunctuation: true, IncludeSpace: false },

@@ -193,6 +193,12 @@ describe('IAM', () => {
     for (const n of ['trigger-consumer', 'scheduler', 'node-runner'] as const) {
       assert.ok(!actionsOf(stack.functions[n].role).includes('logs:FilterLogEvents'), n);
     }
+    // The signing key: only the api (it signs) and ws-connect (it verifies) may read it.
+    const secret = text({ Ref: Object.keys(template.findResources('AWS::SecretsManager::Secret'))[0] });
+    for (const [name, f] of Object.entries(stack.functions)) {
+      const may = resourcesFor(f.role, 'secretsmanager:GetSecretValue');
+      assert.deepEqual(may, name === 'api' || name === 'ws-connect' ? [secret] : [], name);
+    }
     assert.deepEqual(actionsOf(stack.schedulerRole), ['lambda:InvokeFunction', 'sqs:SendMessage']);
     assert.deepEqual(resourcesFor(stack.schedulerRole, 'lambda:InvokeFunction'), [arnOf(stack.functions.scheduler.fn)]);
     assert.deepEqual(resourcesFor(stack.schedulerRole, 'sqs:SendMessage'), [arnOf(stack.eventsDlq)]);

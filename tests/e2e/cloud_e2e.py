@@ -851,7 +851,6 @@ class Tier:
             "RUST_LOG": "info",
         }
         secret_env = {f"CONCERTMASTER_SECRET_{n}": v for n, v in self.secrets.items()}
-        key = base64.b64encode(self.signing_key).decode()
         workers = {
             **common,
             "CONCERTMASTER_STATE_MACHINE_ARN_PREFIX": STATE_MACHINE_ARN_PREFIX,
@@ -865,7 +864,8 @@ class Tier:
                 "CONCERTMASTER_STATE_MACHINE_LOG_GROUP_ARN": EXECUTION_LOG_GROUP_ARN,
                 "CONCERTMASTER_PUBLIC_URL": PUBLIC_URL,
                 "CONCERTMASTER_BUILDER_URL": BUILDER_URL,
-                "CONCERTMASTER_SIGNING_KEY": key,
+                # the stack's way: the key's secret, read when the function starts
+                "CONCERTMASTER_SIGNING_KEY_SECRET_ARN": self.signing_key_arn,
                 "CONCERTMASTER_NODE_RUNNER_FUNCTION": self.function_arn("node-runner"),
                 "CONCERTMASTER_DATASETS_TABLE": self.datasets,
                 "CONCERTMASTER_QUEUE_URL_PREFIX": f"{self.queue_prefix}",
@@ -887,7 +887,7 @@ class Tier:
             "run-events": workers,
             "status-pusher": {**common, "CONCERTMASTER_WS_ENDPOINT": self.endpoint},
             "ws-message": {**common, "CONCERTMASTER_WS_ENDPOINT": self.endpoint},
-            "ws-connect": {**common, "CONCERTMASTER_SIGNING_KEY": key},
+            "ws-connect": {**common, "CONCERTMASTER_SIGNING_KEY_SECRET_ARN": self.signing_key_arn},
             "ws-disconnect": common,
         }
 
@@ -900,6 +900,11 @@ class Tier:
         return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{PREFIX}-{name}"
 
     def provision_functions(self):
+        # The signing key in Secrets Manager (stack: a generated secret; api and ws-connect read
+        # it when they start).
+        self.signing_key_arn = self.client("secretsmanager").create_secret(
+            Name=f"{PREFIX}-signing-key", SecretString=base64.b64encode(self.signing_key).decode()
+        )["ARN"]
         env = self.function_env()
         arch = "arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
         began = {}

@@ -51,7 +51,6 @@ use axum::Router;
 use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
 use cm_api::approvals::ApprovalDesk;
 use cm_api::auth::{Caller, Role, TokenKey};
 use cm_api::error::ApiError;
@@ -98,10 +97,11 @@ pub struct Config {
     /// `CONCERTMASTER_PUBLIC_URL`: the URL clients reach the API at (form and hook URLs;
     /// required, http(s)).
     pub public_url: String,
-    /// `CONCERTMASTER_SIGNING_KEY`: base64 of at least 32 bytes (required). It verifies
-    /// HS256 bearer tokens where no authorizer is in front, and keys hook tokens and form ids,
-    /// so every container must have the same one: set the variable from a secret (e.g. a
-    /// Secrets Manager dynamic reference in the stack).
+    /// `CONCERTMASTER_SIGNING_KEY`: base64 of at least 32 bytes, or
+    /// `CONCERTMASTER_SIGNING_KEY_SECRET_ARN`: the Secrets Manager secret holding that text,
+    /// read once at cold start by [`Config::load`] (one of them is required; the stack uses
+    /// the secret). It signs live tickets, verifies HS256 bearer tokens where no authorizer is
+    /// in front, and keys hook tokens and form ids, so every container must have the same one.
     pub signing_key: TokenKey,
     /// `CONCERTMASTER_START_ON_ALIAS`: `false` starts runs on the unqualified state machine
     /// instead of its `live` alias (for emulators without aliases in `StartExecution`, such
@@ -174,12 +174,9 @@ impl Config {
         }
         let key = required(
             "CONCERTMASTER_SIGNING_KEY",
-            "base64 of at least 32 random bytes (e.g. `openssl rand -base64 32`)",
+            "base64 of at least 32 random bytes (e.g. `openssl rand -base64 32`), or CONCERTMASTER_SIGNING_KEY_SECRET_ARN naming a Secrets Manager secret that holds it",
         )?;
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(&key)
-            .map_err(|e| Error::Config(format!("CONCERTMASTER_SIGNING_KEY is not base64: {e}")))?;
-        let signing_key = TokenKey::new(bytes)
+        let signing_key = TokenKey::from_base64(&key)
             .map_err(|e| Error::Config(format!("CONCERTMASTER_SIGNING_KEY: {e}")))?;
         let state_machine_log_group_arn = var("CONCERTMASTER_STATE_MACHINE_LOG_GROUP_ARN");
         if let Some(arn) = &state_machine_log_group_arn
@@ -247,6 +244,49 @@ impl Config {
     }
 }
 
+impl Config {
+    /// The settings of this process's environment with the AWS SDK configuration they imply
+    /// (one load, to share between every client): [`Config::from_env`], except that the
+    /// signing key may come from Secrets Manager (`CONCERTMASTER_SIGNING_KEY_SECRET_ARN`, read
+    /// here, once) when `CONCERTMASTER_SIGNING_KEY` is not set.
+    pub async fn load() -> Result<(Config, aws_config::SdkConfig), Error> {
+        Config::load_from(|k| std::env::var(k).ok()).await
+    }
+
+    /// [`Config::load`] with the variables read through `get`.
+    pub async fn load_from(
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<(Config, aws_config::SdkConfig), Error> {
+        let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        let endpoint = get("CONCERTMASTER_ENDPOINT_URL").or_else(|| get("AWS_ENDPOINT_URL"));
+        let aws = cm_runtime_sfn::sdk_config(endpoint.as_deref()).await;
+        let key = match (
+            get("CONCERTMASTER_SIGNING_KEY"),
+            get("CONCERTMASTER_SIGNING_KEY_SECRET_ARN"),
+        ) {
+            (None, Some(arn)) => {
+                let text = cm_aws::secrets::secret_string(&aws, arn.trim())
+                    .await
+                    .map_err(|e| {
+                        Error::Config(format!("CONCERTMASTER_SIGNING_KEY_SECRET_ARN: {e}"))
+                    })?;
+                TokenKey::from_base64(&text).map_err(|e| {
+                    Error::Config(format!(
+                        "CONCERTMASTER_SIGNING_KEY_SECRET_ARN: the secret `{arn}` is not a signing key: {e}"
+                    ))
+                })?;
+                Some(text)
+            }
+            _ => None,
+        };
+        let config = Config::from_lookup(|k| match (k, &key) {
+            ("CONCERTMASTER_SIGNING_KEY", Some(text)) => Some(text.clone()),
+            _ => get(k),
+        })?;
+        Ok((config, aws))
+    }
+}
+
 /// The store and runtime of one container: one AWS SDK configuration
 /// ([`cm_runtime_sfn::sdk_config`], with the endpoint URL for emulators) shared by the
 /// DynamoDB and Step Functions clients.
@@ -311,6 +351,12 @@ pub fn router<S: Store, R: Runtime>(state: AppState<S, R>) -> Router {
 /// table and runtime ([`approvals::DynamoApprovals`]), [`router`].
 pub async fn app(config: &Config) -> Router {
     let aws = cm_runtime_sfn::sdk_config(config.endpoint_url.as_deref()).await;
+    app_with(config, &aws)
+}
+
+/// [`app`] over an SDK configuration already loaded ([`Config::load`]'s).
+pub fn app_with(config: &Config, aws: &aws_config::SdkConfig) -> Router {
+    let aws = aws.clone();
     let (store, runtime) = services_with(config, &aws);
     let desk = approvals::DynamoApprovals::new(store.clone(), runtime.clone());
     let mut state = state_with_approvals(config, store, runtime, Some(Arc::new(desk)))

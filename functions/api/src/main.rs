@@ -6,7 +6,7 @@ use lambda_http::Error;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     api::init_tracing();
-    let config = api::Config::from_env()?;
-    let app = api::app(&config).await;
+    let (config, aws) = api::Config::load().await?;
+    let app = api::app_with(&config, &aws);
     lambda_http::run(app).await
 }

@@ -845,3 +845,66 @@ async fn express_executions_are_read_from_the_execution_log_group() {
     let e = lost.history_of_run(&arn, now, 0, 10).await.unwrap_err();
     assert!(e.to_string().contains("FilterLogEvents"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto: scripts/test runs it"]
+async fn the_signing_key_is_read_from_secrets_manager_at_start() {
+    let endpoint = endpoint();
+    let aws = cm_runtime_sfn::sdk_config(Some(&endpoint)).await;
+    let secrets = aws_sdk_secretsmanager::Client::new(&aws);
+    let key_text = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let create = |name: String, text: &str| {
+        secrets
+            .create_secret()
+            .name(name)
+            .secret_string(text)
+            .send()
+    };
+    let good = create(unique("cm-key-"), key_text).await.unwrap();
+    let bad = create(unique("cm-key-"), "short").await.unwrap();
+    let env = |secret: Option<String>| {
+        let vars: HashMap<&str, String> = [
+            ("CONCERTMASTER_TABLE", "t".to_owned()),
+            (
+                "CONCERTMASTER_STATE_MACHINE_ROLE_ARN",
+                format!("arn:aws:iam::{ACCOUNT}:role/concertmaster-states"),
+            ),
+            (
+                "CONCERTMASTER_STATE_MACHINE_ARN_PREFIX",
+                format!("arn:aws:states:us-east-1:{ACCOUNT}:stateMachine:"),
+            ),
+            ("CONCERTMASTER_PUBLIC_URL", "https://api.example.com".into()),
+            ("CONCERTMASTER_ENDPOINT_URL", endpoint.clone()),
+        ]
+        .into_iter()
+        .chain(secret.map(|s| ("CONCERTMASTER_SIGNING_KEY_SECRET_ARN", s)))
+        .collect();
+        move |k: &str| vars.get(k).cloned()
+    };
+    let (config, _) = api::Config::load_from(env(good.arn().map(str::to_owned)))
+        .await
+        .unwrap();
+    assert_eq!(config.signing_key.bytes(), (0u8..32).collect::<Vec<_>>());
+    // What it is not: a missing secret, text that is no key, neither variable.
+    let missing = format!("arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:no-such-key-AbCdEf");
+    let e = api::Config::load_from(env(Some(missing.clone())))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("CONCERTMASTER_SIGNING_KEY_SECRET_ARN")
+            && e.contains(&missing)
+            && e.contains("ResourceNotFound"),
+        "{e}"
+    );
+    let e = api::Config::load_from(env(bad.arn().map(str::to_owned)))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("is not a signing key"), "{e}");
+    let e = api::Config::load_from(env(None))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("CONCERTMASTER_SIGNING_KEY_SECRET_ARN"), "{e}");
+}

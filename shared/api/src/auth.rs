@@ -120,6 +120,15 @@ impl TokenKey {
         Ok(TokenKey { key })
     }
 
+    /// A key from its base64 text (standard alphabet, padded), as deployments store it.
+    pub fn from_base64(text: &str) -> Result<TokenKey, String> {
+        use base64::Engine as _;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .map_err(|e| format!("not base64: {e}"))?;
+        TokenKey::new(bytes)
+    }
+
     /// A fresh random 32-byte key.
     pub fn generate() -> Result<TokenKey, String> {
         let mut key = vec![0u8; 32];

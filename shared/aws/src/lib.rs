@@ -1,6 +1,9 @@
 //! What every ConcertMaster Lambda and AWS adapter shares, so that each builds it the same way
 //! once: the AWS SDK configuration ([`sdk_config`]) and JSON logs ([`init_tracing`]).
 
+#[cfg(feature = "secrets")]
+pub mod secrets;
+
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 

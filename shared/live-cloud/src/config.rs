@@ -2,7 +2,6 @@
 //! logging.
 
 use aws_config::SdkConfig;
-use base64::Engine as _;
 use cm_api::auth::TokenKey;
 use cm_store_dynamodb::DynamoStore;
 
@@ -13,7 +12,9 @@ pub struct Config {
     /// `CONCERTMASTER_TABLE`: the control plane's DynamoDB table (required by every function).
     pub table: String,
     /// `CONCERTMASTER_SIGNING_KEY`: base64 of at least 32 bytes, the key of the HS256 tokens
-    /// (the api function's); ws-connect verifies `?token=` with it.
+    /// (the api function's); ws-connect verifies `?token=` with it. Or
+    /// `CONCERTMASTER_SIGNING_KEY_SECRET_ARN`: the Secrets Manager secret holding that text,
+    /// read once at cold start by [`Config::load`].
     pub signing_key: Option<TokenKey>,
     /// `CONCERTMASTER_WS_ENDPOINT`: the Management API endpoint of the WebSocket API's stage,
     /// `https://<api-id>.execute-api.<region>.amazonaws.com/<stage>` (or the custom domain's
@@ -42,10 +43,7 @@ impl Config {
             .ok_or("CONCERTMASTER_TABLE is not set: the control plane's DynamoDB table")?;
         let signing_key = var("CONCERTMASTER_SIGNING_KEY")
             .map(|k| {
-                let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(&k)
-                    .map_err(|e| format!("CONCERTMASTER_SIGNING_KEY is not base64: {e}"))?;
-                TokenKey::new(bytes).map_err(|e| format!("CONCERTMASTER_SIGNING_KEY: {e}"))
+                TokenKey::from_base64(&k).map_err(|e| format!("CONCERTMASTER_SIGNING_KEY: {e}"))
             })
             .transpose()?;
         let ws_endpoint = var("CONCERTMASTER_WS_ENDPOINT")
@@ -67,10 +65,40 @@ impl Config {
         })
     }
 
-    /// The signing key, or an error naming the variable.
+    /// The settings of this process's environment with the AWS SDK configuration they imply
+    /// (one load, shared by every client): [`Config::from_env`], except that with
+    /// `CONCERTMASTER_SIGNING_KEY` unset the signing key is read here, once, from the Secrets
+    /// Manager secret `CONCERTMASTER_SIGNING_KEY_SECRET_ARN` names (when it is set).
+    pub async fn load() -> Result<(Config, SdkConfig), String> {
+        Config::load_from(|k| std::env::var(k).ok()).await
+    }
+
+    /// [`Config::load`] with the variables read through `get`.
+    pub async fn load_from(
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<(Config, SdkConfig), String> {
+        let mut config = Config::from_lookup(&get)?;
+        let aws = cm_aws::sdk_config(config.endpoint_url.as_deref()).await;
+        let arn = get("CONCERTMASTER_SIGNING_KEY_SECRET_ARN")
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty());
+        if let (None, Some(arn)) = (&config.signing_key, arn) {
+            let text = cm_aws::secrets::secret_string(&aws, &arn)
+                .await
+                .map_err(|e| format!("CONCERTMASTER_SIGNING_KEY_SECRET_ARN: {e}"))?;
+            config.signing_key = Some(TokenKey::from_base64(&text).map_err(|e| {
+                format!(
+                    "CONCERTMASTER_SIGNING_KEY_SECRET_ARN: the secret `{arn}` is not a signing key: {e}"
+                )
+            })?);
+        }
+        Ok((config, aws))
+    }
+
+    /// The signing key, or an error naming the variables.
     pub fn require_signing_key(&self) -> Result<TokenKey, String> {
         self.signing_key.clone().ok_or_else(|| {
-            "CONCERTMASTER_SIGNING_KEY is not set: base64 of the api function's token signing key"
+            "neither CONCERTMASTER_SIGNING_KEY (base64 of the api function's token signing key) nor CONCERTMASTER_SIGNING_KEY_SECRET_ARN (the Secrets Manager secret holding it) is set"
                 .to_owned()
         })
     }
