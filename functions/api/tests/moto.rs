@@ -751,14 +751,18 @@ async fn express_executions_are_read_from_the_execution_log_group() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64;
+    // Runs that started eight minutes ago: over, whatever their records say (a run of the
+    // last seven minutes is still followed by run-events, not searched for on every read).
+    let start = now - 8 * 60_000;
     let arn = format!("arn:aws:states:us-east-1:{ACCOUNT}:express:{name}:r1:0b1c");
     let other = format!("arn:aws:states:us-east-1:{ACCOUNT}:express:{name}:r2:77aa");
+    let lost = format!("arn:aws:states:us-east-1:{ACCOUNT}:express:{name}:r3:5e5e");
     let record = |id: u64, kind: &str, details: Value, arn: &str| {
         aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
-            .timestamp(now + id as i64)
+            .timestamp(start + id as i64)
             .message(
                 json!({"id": id.to_string(), "previous_event_id": (id - 1).to_string(),
-                    "event_timestamp": (now + id as i64).to_string(), "type": kind,
+                    "event_timestamp": (start + id as i64).to_string(), "type": kind,
                     "execution_arn": arn, "details": details})
                 .to_string(),
             )
@@ -775,18 +779,13 @@ async fn express_executions_are_read_from_the_execution_log_group() {
     put(vec![
         record(1, "ExecutionStarted", json!({"input": "{\"a\":1}"}), &arn),
         record(1, "ExecutionStarted", json!({"input": "{}"}), &other),
+        record(1, "ExecutionStarted", json!({"input": "{}"}), &lost),
         record(
             2,
             "PassStateEntered",
             json!({"name": "P", "input": "{\"a\":1}"}),
             &arn,
         ),
-    ])
-    .await
-    .unwrap();
-    let view = runtime.describe_run(&arn, now).await.unwrap();
-    assert_eq!(view.status, cm_store::RunStatus::Running);
-    put(vec![
         record(
             3,
             "PassStateExited",
@@ -802,11 +801,14 @@ async fn express_executions_are_read_from_the_execution_log_group() {
     ])
     .await
     .unwrap();
+    // Still within its five minutes: running, without a search.
     let view = runtime.describe_run(&arn, now).await.unwrap();
+    assert_eq!(view.status, cm_store::RunStatus::Running);
+    let view = runtime.describe_run(&arn, start).await.unwrap();
     assert_eq!(view.status, cm_store::RunStatus::Succeeded);
     assert_eq!(view.output, Some(json!({"a": 1})));
-    assert_eq!(view.stop_ms, Some(now + 4));
-    let history = runtime.history_of_run(&arn, now, 0, 100).await.unwrap();
+    assert_eq!(view.stop_ms, Some(start + 4));
+    let history = runtime.history_of_run(&arn, start, 0, 100).await.unwrap();
     let kinds: Vec<(u64, &str, &str)> = history
         .iter()
         .map(|e| (e.id, e.kind.as_str(), e.step.as_str()))
@@ -822,12 +824,21 @@ async fn express_executions_are_read_from_the_execution_log_group() {
     );
     assert_eq!(history[0].details["input"], json!({"a": 1}));
     assert_eq!(
-        runtime.history_of_run(&arn, now, 2, 1).await.unwrap()[0].id,
+        runtime.history_of_run(&arn, start, 2, 1).await.unwrap()[0].id,
         3
     );
-    // Outside the five minutes an Express execution lasts: nothing is found.
-    let view = runtime.describe_run(&arn, now - 3_600_000).await.unwrap();
-    assert_eq!(view.status, cm_store::RunStatus::Running);
+    // An execution whose end never arrived is over all the same.
+    let view = runtime.describe_run(&lost, start).await.unwrap();
+    assert_eq!(
+        (view.status, view.error.as_deref()),
+        (
+            cm_store::RunStatus::Failed,
+            Some(cm_runtime_sfn::END_NOT_RECORDED)
+        )
+    );
+    // Records outside an execution's window are not searched.
+    let view = runtime.describe_run(&arn, start - 3_600_000).await.unwrap();
+    assert_eq!(view.status, cm_store::RunStatus::Failed);
     // A missing log group is the service's error, named.
     let (_, lost) = api::services(
         &api::Config::from_lookup(|k| {
@@ -842,7 +853,7 @@ async fn express_executions_are_read_from_the_execution_log_group() {
         .unwrap(),
     )
     .await;
-    let e = lost.history_of_run(&arn, now, 0, 10).await.unwrap_err();
+    let e = lost.history_of_run(&arn, start, 0, 10).await.unwrap_err();
     assert!(e.to_string().contains("FilterLogEvents"), "{e}");
 }
 

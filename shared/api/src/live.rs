@@ -145,7 +145,8 @@ pub struct RunTracker {
     nodes: Arc<HashMap<String, String>>,
     /// Step key of an open node visit → (node id, start ms).
     open: HashMap<String, (String, i64)>,
-    /// Last task error per node, until its state exits.
+    /// Last task error per open visit (by step key), until its state exits: per visit, not
+    /// per node, as concurrent Map iterations visit one node at once.
     failed: HashMap<String, (String, String)>,
     started_ms: Option<i64>,
     /// The newest event fed (events at or below it are ignored: a catch-up from the history
@@ -176,7 +177,7 @@ impl RunTracker {
             .insert(step.to_owned(), (node.to_owned(), started_ms));
         if let Some(error) = error {
             self.failed
-                .insert(node.to_owned(), (error.to_owned(), String::new()));
+                .insert(step.to_owned(), (error.to_owned(), String::new()));
         }
     }
 
@@ -192,7 +193,7 @@ impl RunTracker {
             .open
             .iter()
             .filter_map(|(step, (node, started))| {
-                let (error, _) = self.failed.get(node)?;
+                let (error, _) = self.failed.get(step)?;
                 Some((step.clone(), node.clone(), *started, error.clone()))
             })
             .collect();
@@ -230,9 +231,9 @@ impl RunTracker {
         ) {
             let mut open: Vec<(String, (String, i64))> = self.open.drain().collect();
             open.sort_by_key(|(_, (_, t))| *t);
-            for (_, (node, started)) in open {
+            for (step, (node, started)) in open {
                 let mut ev = self.event("node.failed", e);
-                let (error, cause) = self.failed.remove(&node).unwrap_or_else(|| {
+                let (error, cause) = self.failed.remove(&step).unwrap_or_else(|| {
                     (
                         e.details
                             .get("error")
@@ -286,9 +287,9 @@ impl RunTracker {
         }
         if e.kind == "TaskFailed" || e.kind == "TaskTimedOut" {
             let step = e.step.split_once('#').map_or(e.step.as_str(), |(s, _)| s);
-            if let Some((node, _)) = self.open.get(step) {
+            if self.open.contains_key(step) {
                 self.failed.insert(
-                    node.clone(),
+                    step.to_owned(),
                     (
                         text("error").unwrap_or_default(),
                         text("cause").unwrap_or_default(),
@@ -299,9 +300,7 @@ impl RunTracker {
         }
         if e.kind == "TaskSucceeded" {
             let step = e.step.split_once('#').map_or(e.step.as_str(), |(s, _)| s);
-            if let Some((node, _)) = self.open.get(step) {
-                self.failed.remove(node);
-            }
+            self.failed.remove(step);
             return None;
         }
         let state = text("name")?;
@@ -309,14 +308,14 @@ impl RunTracker {
         if e.kind.ends_with("StateEntered") {
             self.open
                 .insert(e.step.clone(), (node.clone(), e.timestamp_ms));
-            self.failed.remove(&node);
+            self.failed.remove(&e.step);
             let mut ev = self.event("node.started", e);
             ev.node_id = Some(node);
             return Some(ev);
         }
         if e.kind.ends_with("StateExited") {
             let started = self.open.remove(&e.step).map(|(_, t)| t);
-            let mut ev = match self.failed.remove(&node) {
+            let mut ev = match self.failed.remove(&e.step) {
                 Some((error, cause)) => {
                     let mut ev = self.event("node.failed", e);
                     ev.error = Some(error);
@@ -361,12 +360,18 @@ pub fn node_execution(ev: &LiveEvent, source: &RuntimeEvent) -> Option<NodeExecu
 }
 
 /// Writes what a live event means to the run store: node executions and the run's end.
-/// A run that another writer already finished is left as it is.
-pub async fn record<S: Store>(store: &S, org: &str, ev: &LiveEvent, source: &RuntimeEvent) {
+/// A run that another writer already finished, or that no longer exists, is left as it is;
+/// other store errors are returned.
+pub async fn record<S: Store>(
+    store: &S,
+    org: &str,
+    ev: &LiveEvent,
+    source: &RuntimeEvent,
+) -> Result<(), cm_store::StoreError> {
     let result = match ev.kind.as_str() {
         "node.started" | "node.succeeded" | "node.failed" => {
             let Some(node) = node_execution(ev, source) else {
-                return;
+                return Ok(());
             };
             store.put_node_execution(org, &ev.run_id, node).await
         }
@@ -376,28 +381,57 @@ pub async fn record<S: Store>(store: &S, org: &str, ev: &LiveEvent, source: &Run
                 .as_deref()
                 .and_then(RunStatus::parse)
                 .unwrap_or(RunStatus::Failed);
-            store
-                .finish_run(
-                    org,
-                    &ev.run_id,
-                    RunEnd {
-                        status,
-                        output: source.details.get("output").cloned(),
-                        error: ev.error.clone(),
-                        cause: ev.cause.clone(),
-                        at_ms: ev.at_ms,
-                    },
-                )
-                .await
-                .map(|_| ())
+            // A payload Step Functions cut short (`outputDetails.truncated`) is not the output.
+            let truncated = source
+                .aws
+                .as_object()
+                .and_then(|o| o.iter().find(|(k, _)| k.ends_with("EventDetails")))
+                .and_then(|(_, d)| d.pointer("/outputDetails/truncated"))
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            finish_run(
+                store,
+                org,
+                &ev.run_id,
+                RunEnd {
+                    status,
+                    output: source.details.get("output").cloned().filter(|_| !truncated),
+                    error: ev.error.clone(),
+                    cause: ev.cause.clone(),
+                    at_ms: ev.at_ms,
+                },
+            )
+            .await
         }
         _ => Ok(()),
     };
     match result {
         Ok(())
         | Err(cm_store::StoreError::Conflict(_))
-        | Err(cm_store::StoreError::NotFound { .. }) => {}
-        Err(e) => eprintln!("recording {} of run {}: {e}", ev.kind, ev.run_id),
+        | Err(cm_store::StoreError::NotFound { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Finishes a run; an output the store refuses as too large is left out (the run still
+/// ends, its history keeps the output) rather than leaving the run running.
+pub async fn finish_run<S: Store>(
+    store: &S,
+    org: &str,
+    run_id: &str,
+    end: RunEnd,
+) -> Result<(), cm_store::StoreError> {
+    let retry = RunEnd {
+        output: None,
+        ..end.clone()
+    };
+    let had_output = end.output.is_some();
+    match store.finish_run(org, run_id, end).await {
+        Err(cm_store::StoreError::Invalid(why)) if had_output => {
+            eprintln!("run {run_id}: its output was not stored: {why}");
+            store.finish_run(org, run_id, retry).await.map(|_| ())
+        }
+        other => other.map(|_| ()),
     }
 }
 
@@ -433,7 +467,9 @@ pub async fn follow_engine<S: Store, R: crate::runtime::Runtime>(
         let state = state.clone();
         tokio::spawn(async move {
             while let Some((org, live, rt)) = queue.recv().await {
-                record(&state.store, &org, &live, &rt).await;
+                if let Err(e) = record(&state.store, &org, &live, &rt).await {
+                    eprintln!("recording {} of run {}: {e}", live.kind, live.run_id);
+                }
                 if live.kind == "run.finished" {
                     state.hub.recorded(&org, &live.run_id);
                 }

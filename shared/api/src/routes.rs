@@ -1140,25 +1140,26 @@ async fn fresh_run<S: Store, R: Runtime>(
     if view.status == RunStatus::Running {
         return Ok(run);
     }
-    match st
-        .store
-        .finish_run(
-            org,
-            id,
-            cm_store::RunEnd {
-                status: view.status,
-                output: view.output,
-                error: view.error,
-                cause: view.cause,
-                at_ms: view.stop_ms.unwrap_or_else(now_ms),
-            },
-        )
-        .await
-    {
-        Ok(r) => Ok(r),
-        Err(cm_store::StoreError::Conflict(_)) => Ok(st.store.get_run(org, id).await?),
-        Err(e) => Err(e.into()),
-    }
+    // Finished by whoever got there first (the follower, run-events); an output too large
+    // for the store is left out rather than failing every read of the run.
+    crate::live::finish_run(
+        &st.store,
+        org,
+        id,
+        cm_store::RunEnd {
+            status: view.status,
+            output: view.output,
+            error: view.error,
+            cause: view.cause,
+            at_ms: view.stop_ms.unwrap_or_else(now_ms),
+        },
+    )
+    .await
+    .or_else(|e| match e {
+        cm_store::StoreError::Conflict(_) => Ok(()),
+        e => Err(e),
+    })?;
+    Ok(st.store.get_run(org, id).await?)
 }
 
 #[utoipa::path(get, path = "/v1/runs/{id}", tag = "runs",

@@ -21,10 +21,19 @@
 //! the history cannot be read or is not whole yet (a workflow version that no longer compiles,
 //! log records not yet searchable) the end is taken from the event itself.
 //!
+//! Where the whole history is not readable yet (log records not yet searchable, throttling)
+//! the end is recorded from the event and the invocation fails ([`RunEventError::Incomplete`],
+//! `ConcertMaster.Retryable`), so that Lambda's retries of the asynchronous invocation record
+//! the node executions. An end from before the execution's last redrive is stale and ignored.
+//!
 //! Events of executions the API did not start (other state machines, child executions) are
 //! ignored, as are EventBridge events of Express executions (emulators send them; AWS does
-//! not, and the logs are followed instead). Writes are idempotent (node executions are keyed
-//! by node and step; a finished run is not finished again), so redeliveries are harmless.
+//! not, and the logs are followed instead). Writes only move forward: node executions are
+//! keyed by node and step, a visit that has ended is not written `running` again, what is
+//! stored already is not rewritten, and a finished run is not finished again — so batches
+//! delivered again, late or out of order change nothing that is recorded. What a batch cannot
+//! place for sure (the end of a visit whose start it does not have and the store does not
+//! know; a task failure among concurrent visits) is left to the end's whole history.
 
 use cm_api::AppState;
 use cm_api::live::{RunTracker, node_execution, parse_execution_arn, record};
@@ -99,6 +108,15 @@ pub enum RunEventError {
     /// A CloudWatch Logs subscription payload that does not decode (base64, gzip, JSON).
     #[error("CloudWatch Logs payload: {0}")]
     InvalidLogs(String),
+    /// The run's end was recorded from the event, but its whole history (for its node
+    /// executions) could not be read yet: the invocation fails so that it is retried.
+    #[error("run {run}: its end is recorded, its node executions are not yet: {why}")]
+    Incomplete {
+        /// The run.
+        run: String,
+        /// Why the history is not at hand.
+        why: String,
+    },
     /// The store failed.
     #[error("run {run}: {error}")]
     Store {
@@ -116,7 +134,9 @@ impl RunEventError {
             RunEventError::Invalid(_) | RunEventError::InvalidLogs(_) => {
                 "ConcertMaster.InvalidInput"
             }
-            RunEventError::Store { .. } => "ConcertMaster.Retryable",
+            RunEventError::Store { .. } | RunEventError::Incomplete { .. } => {
+                "ConcertMaster.Retryable"
+            }
         }
     }
 }
@@ -173,88 +193,150 @@ pub async fn handle<S: Store, R: Runtime>(
         cause: d.cause,
         at_ms: d.stop_date.unwrap_or_else(cm_api::routes::now_ms),
     };
-    record_end(st, &org, &workflow, &run, end).await
+    record_end(st, &org, &workflow, &run, end, None, &[]).await
+}
+
+/// A run's whole history: the runtime's (`GetExecutionHistory`, or an Express execution's
+/// log records) merged with `batch` (records just delivered, maybe not yet searchable), or
+/// `batch` alone when it is a whole execution. Ids must run 1…n without a gap.
+async fn whole_history<S: Store, R: Runtime>(
+    st: &AppState<S, R>,
+    run: &RunRecord,
+    batch: &[RawEvent],
+) -> Result<Vec<RuntimeEvent>, String> {
+    let from_batch = |raw: Vec<RawEvent>| {
+        let mut steps = Steps::new();
+        raw.into_iter().map(|e| steps.event(e)).collect()
+    };
+    if batch.first().is_some_and(|e| e.id == 1) && logs::is_complete(batch) {
+        return Ok(from_batch(batch.to_vec()));
+    }
+    let history = st
+        .runtime
+        .history_of_run(&run.execution_arn, run.started_at_ms, 0, usize::MAX)
+        .await
+        .map_err(|e| e.to_string())?;
+    let dense =
+        |ids: &mut dyn Iterator<Item = u64>| ids.enumerate().all(|(i, id)| id == i as u64 + 1);
+    let known: std::collections::HashSet<u64> = history.iter().map(|e| e.id).collect();
+    if dense(&mut history.iter().map(|e| e.id)) && batch.iter().all(|e| known.contains(&e.id)) {
+        return Ok(history);
+    }
+    let mut raw: BTreeMap<u64, RawEvent> = history
+        .into_iter()
+        .map(|e| (e.id, RawEvent::from_aws_json(e.aws, e.timestamp_ms)))
+        .collect();
+    for e in batch {
+        raw.entry(e.id).or_insert_with(|| e.clone());
+    }
+    if !dense(&mut raw.keys().copied()) {
+        let have = raw.len();
+        let last = raw.keys().next_back().copied().unwrap_or(0);
+        return Err(format!(
+            "{have} of its {last} events are readable (log records not yet searchable?)"
+        ));
+    }
+    Ok(from_batch(raw.into_values().collect()))
 }
 
 /// Records a run's end: from its whole history (node executions and the end) when it can be
-/// read, else `end` alone.
+/// read; else `end` alone, then [`RunEventError::Incomplete`] (retried). `end_id`: the id of
+/// the end event when it came from the execution's records (an end from before the
+/// execution's last redrive is stale and ignored); `batch`: the records just delivered.
 async fn record_end<S: Store, R: Runtime>(
     st: &AppState<S, R>,
     org: &str,
     workflow: &str,
     run: &RunRecord,
     end: RunEnd,
+    end_id: Option<u64>,
+    batch: &[RawEvent],
 ) -> Result<Outcome, RunEventError> {
-    if let Some(nodes) = st
+    let store_err = |error| RunEventError::Store {
+        run: run.id.clone(),
+        error,
+    };
+    let finish_from_event = |end: RunEnd| async move {
+        match cm_api::live::finish_run(&st.store, org, &run.id, end).await {
+            Ok(()) | Err(StoreError::Conflict(_)) => Ok(Outcome::FromEvent),
+            Err(error) => Err(store_err(error)),
+        }
+    };
+    // A version that no longer compiles has no state → node map: the end is all there is.
+    let Some(nodes) = st
         .maps
         .get(&st.store, org, workflow, run.workflow_version)
         .await
-        && let Ok(events) = st
-            .runtime
-            .history_of_run(&run.execution_arn, run.started_at_ms, 0, usize::MAX)
-            .await
-        // A history with gaps (log records not yet searchable) would report nodes wrongly.
-        && events.iter().enumerate().all(|(i, e)| e.id == i as u64 + 1)
-    {
-        // From the last redrive: what ended before it was recorded by the event of that end.
-        let from = events
-            .iter()
-            .filter(|e| e.kind == "ExecutionRedriven")
-            .map(|e| e.id)
-            .max()
-            .unwrap_or(0);
-        let store_err = |error| RunEventError::Store {
-            run: run.id.clone(),
-            error,
-        };
-        // Each node execution's final state, written only where the store (the execution
-        // logs, followed while the run was in flight) does not have it already: rewriting a
-        // visit as running, then ended, would flap its status and send its frames again.
-        let mut tracker = RunTracker::new(&run.id, workflow, nodes);
-        let mut finals: Vec<NodeExecution> = Vec::new();
-        let mut end = None;
-        for e in events.iter().filter(|e| e.id >= from) {
-            for live in tracker.feed(e) {
-                if let Some(node) = node_execution(&live, e) {
-                    match finals
-                        .iter_mut()
-                        .find(|n| n.node_id == node.node_id && n.step == node.step)
-                    {
-                        Some(n) => *n = node,
-                        None => finals.push(node),
-                    }
-                } else if live.kind == "run.finished" {
-                    end = Some((live, e));
+    else {
+        return finish_from_event(end).await;
+    };
+    let events = match whole_history(st, run, batch).await {
+        Ok(events) => events,
+        Err(why) => {
+            finish_from_event(end).await?;
+            return Err(RunEventError::Incomplete {
+                run: run.id.clone(),
+                why,
+            });
+        }
+    };
+    // From the last redrive: what ended before it was recorded by the event of that end.
+    let from = events
+        .iter()
+        .filter(|e| e.kind == "ExecutionRedriven")
+        .map(|e| e.id)
+        .max()
+        .unwrap_or(0);
+    if end_id.is_some_and(|id| id < from) {
+        return Ok(Outcome::Ignored(
+            "an end from before the execution's last redrive",
+        ));
+    }
+    // Each node execution's final state, written only where the store (the execution logs,
+    // followed while the run was in flight) does not have it already: rewriting a visit as
+    // running, then ended, would flap its status and send its frames again.
+    let mut tracker = RunTracker::new(&run.id, workflow, nodes);
+    let mut finals: Vec<NodeExecution> = Vec::new();
+    let mut finished = None;
+    for e in events.iter().filter(|e| e.id >= from) {
+        for live in tracker.feed(e) {
+            if let Some(node) = node_execution(&live, e) {
+                match finals
+                    .iter_mut()
+                    .find(|n| n.node_id == node.node_id && n.step == node.step)
+                {
+                    Some(n) => *n = node,
+                    None => finals.push(node),
                 }
+            } else if live.kind == "run.finished" {
+                finished = Some((live, e));
             }
         }
-        if let Some((live, e)) = end {
-            let recorded = st
-                .store
-                .list_node_executions(org, &run.id)
-                .await
-                .map_err(store_err)?;
-            let mut n = 0;
-            for node in finals {
-                if recorded.contains(&node) {
-                    continue;
-                }
-                match st.store.put_node_execution(org, &run.id, node).await {
-                    Ok(()) | Err(StoreError::NotFound { .. }) => n += 1,
-                    Err(error) => return Err(store_err(error)),
-                }
-            }
-            record(&st.store, org, &live, e).await;
-            return Ok(Outcome::FromHistory(n + 1));
+    }
+    let Some((live, e)) = finished else {
+        finish_from_event(end).await?;
+        return Err(RunEventError::Incomplete {
+            run: run.id.clone(),
+            why: "its history has no end yet".into(),
+        });
+    };
+    let recorded = st
+        .store
+        .list_node_executions(org, &run.id)
+        .await
+        .map_err(store_err)?;
+    let mut n = 0;
+    for node in finals {
+        if recorded.contains(&node) {
+            continue;
+        }
+        match st.store.put_node_execution(org, &run.id, node).await {
+            Ok(()) | Err(StoreError::NotFound { .. }) => n += 1,
+            Err(error) => return Err(store_err(error)),
         }
     }
-    match st.store.finish_run(org, &run.id, end).await {
-        Ok(_) | Err(StoreError::Conflict(_)) => Ok(Outcome::FromEvent),
-        Err(error) => Err(RunEventError::Store {
-            run: run.id.clone(),
-            error,
-        }),
-    }
+    record(&st.store, org, &live, e).await.map_err(store_err)?;
+    Ok(Outcome::FromHistory(n + 1))
 }
 
 /// A CloudWatch Logs subscription message (the fields used).
@@ -331,38 +413,79 @@ pub async fn handle_logs<S: Store, R: Runtime>(
         );
     }
     let (mut runs, mut events) = (0, 0);
+    // Every execution of the batch is followed; the first failure fails the invocation
+    // afterwards, so that it is retried (what was recorded is recorded again, unchanged).
+    let mut failure = None;
     for (arn, records) in by_execution {
-        let Some((org, workflow, run_id)) = parse_execution_arn(&arn) else {
-            continue;
-        };
-        let run = match st.store.get_run(&org, &run_id).await {
-            Ok(r) => r,
-            Err(StoreError::NotFound { .. }) => continue,
-            Err(error) => return Err(RunEventError::Store { run: run_id, error }),
-        };
-        if run.execution_arn != arn {
-            continue;
-        }
-        runs += 1;
-        let batch = logs::execution_events(records, &arn);
-        if let Some(end) = batch.iter().find(|e| logs::is_terminal(&e.kind)) {
-            let end = run_end(end);
-            // The batch first: nodes it shows are recorded even if the history is not
-            // readable yet.
-            events += follow(st, &org, &workflow, &run, batch).await?;
-            match record_end(st, &org, &workflow, &run, end).await? {
-                Outcome::FromHistory(n) => events += n,
-                _ => events += 1,
+        match follow_execution(st, &arn, records).await {
+            Ok(Some(n)) => {
+                runs += 1;
+                events += n;
             }
-        } else if run.status == RunStatus::Running {
-            events += follow(st, &org, &workflow, &run, batch).await?;
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, execution = %arn, "execution records not recorded");
+                failure.get_or_insert(e);
+            }
         }
     }
-    Ok(Outcome::FromLogs { runs, events })
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(Outcome::FromLogs { runs, events }),
+    }
+}
+
+/// Follows one execution's records of a batch; `None` when it is no run of the API's.
+async fn follow_execution<S: Store, R: Runtime>(
+    st: &AppState<S, R>,
+    arn: &str,
+    records: Vec<LogRecord>,
+) -> Result<Option<usize>, RunEventError> {
+    let Some((org, workflow, run_id)) = parse_execution_arn(arn) else {
+        return Ok(None);
+    };
+    let run = match st.store.get_run(&org, &run_id).await {
+        Ok(r) => r,
+        Err(StoreError::NotFound { .. }) => return Ok(None),
+        Err(error) => return Err(RunEventError::Store { run: run_id, error }),
+    };
+    if run.execution_arn != arn {
+        return Ok(None);
+    }
+    let batch = logs::execution_events(records, arn);
+    let running = run.status == RunStatus::Running;
+    let Some(end) = batch.iter().find(|e| logs::is_terminal(&e.kind)) else {
+        return if running {
+            Ok(Some(
+                follow(st, &org, &workflow, &run, batch.clone()).await?,
+            ))
+        } else {
+            Ok(Some(0))
+        };
+    };
+    let (end_id, end) = (end.id, run_end(end));
+    // The batch first, while the run is in flight: nodes it shows are recorded even if the
+    // history is not readable yet.
+    let mut n = 0;
+    if running {
+        n += follow(st, &org, &workflow, &run, batch.clone()).await?;
+    }
+    n += match record_end(st, &org, &workflow, &run, end, Some(end_id), &batch).await? {
+        Outcome::FromHistory(k) => k,
+        Outcome::Ignored(_) => 0,
+        _ => 1,
+    };
+    Ok(Some(n))
 }
 
 /// A run's end from an execution's terminal event.
 fn run_end(e: &RawEvent) -> RunEnd {
+    // A payload Step Functions cut short is not the output.
+    let truncated = e
+        .aws
+        .pointer("/executionSucceededEventDetails/outputDetails/truncated")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let d = engine_details(&e.aws);
     let text = |k: &str| d.get(k).and_then(Value::as_str).map(str::to_owned);
     RunEnd {
@@ -372,7 +495,7 @@ fn run_end(e: &RawEvent) -> RunEnd {
             "ExecutionTimedOut" => RunStatus::TimedOut,
             _ => RunStatus::Aborted,
         },
-        output: d.get("output").cloned(),
+        output: d.get("output").cloned().filter(|_| !truncated),
         error: text("error"),
         cause: text("cause"),
         at_ms: e.timestamp_ms,
@@ -408,15 +531,16 @@ async fn follow<S: Store, R: Runtime>(
     let orphan_exit =
         |e: &RuntimeEvent| e.kind.ends_with("StateExited") && e.step == e.id.to_string();
     let orphan_task = |e: &RuntimeEvent| e.kind.starts_with("Task") && e.step.is_empty();
+    let store_err = |error| RunEventError::Store {
+        run: run.id.clone(),
+        error,
+    };
+    let recorded = st
+        .store
+        .list_node_executions(org, &run.id)
+        .await
+        .map_err(store_err)?;
     if events.iter().any(|e| orphan_exit(e) || orphan_task(e)) {
-        let recorded = st
-            .store
-            .list_node_executions(org, &run.id)
-            .await
-            .map_err(|error| RunEventError::Store {
-                run: run.id.clone(),
-                error,
-            })?;
         let open: Vec<(u64, &NodeExecution)> = recorded
             .iter()
             .filter(|x| x.status == "running")
@@ -468,15 +592,27 @@ async fn follow<S: Store, R: Runtime>(
                 && (e.step.is_empty() || (uncertain && resumed.contains(&e.step))))
         });
     }
+    // Writes only move a visit forward: a batch delivered again, late or out of order
+    // neither writes `running` over a visit that has ended nor writes what is there already.
+    let ended = |node: &NodeExecution| {
+        recorded.iter().any(|x| {
+            x.node_id == node.node_id && x.step == node.step && (x == node || x.status != "running")
+        })
+    };
     let mut n = 0;
     for e in &events {
         for live in tracker.feed(e) {
             // The end is recorded from the whole history (`record_end`).
-            if live.kind == "run.finished" || live.kind == "run.started" {
+            let Some(node) = node_execution(&live, e) else {
+                continue;
+            };
+            if ended(&node) {
                 continue;
             }
-            record(&st.store, org, &live, e).await;
-            n += 1;
+            match st.store.put_node_execution(org, &run.id, node).await {
+                Ok(()) | Err(StoreError::NotFound { .. }) => n += 1,
+                Err(error) => return Err(store_err(error)),
+            }
         }
     }
     // A visit that failed (its task did) and has not ended yet: keep the error with it, so
@@ -491,14 +627,12 @@ async fn follow<S: Store, R: Runtime>(
             output_preview: None,
             error: Some(error),
         };
+        if ended(&pending) {
+            continue;
+        }
         match st.store.put_node_execution(org, &run.id, pending).await {
             Ok(()) | Err(StoreError::NotFound { .. }) => {}
-            Err(error) => {
-                return Err(RunEventError::Store {
-                    run: run.id.clone(),
-                    error,
-                });
-            }
+            Err(error) => return Err(store_err(error)),
         }
     }
     Ok(n)

@@ -40,17 +40,17 @@ pub enum SfnError {
         /// The type the workflow compiles to.
         wanted: String,
     },
-    /// The operation is not available for an Express execution: Step Functions cannot stop
-    /// one, and keeps neither its status nor its history — those are read from the state
-    /// machines' CloudWatch Logs log group, which this runtime was not given.
-    #[error(
-        "{op} is not available for Express execution `{execution}`: Step Functions cannot stop Express executions and keeps no status or history of them; those are read from the state machines' CloudWatch Logs log group (CONCERTMASTER_STATE_MACHINE_LOG_GROUP_ARN), which is not configured"
-    )]
+    /// The operation is not available for an Express execution (`reason` says why: Step
+    /// Functions cannot stop one; it keeps neither its status nor its history, which are read
+    /// from the state machines' log group — not configured here).
+    #[error("{op} is not available for Express execution `{execution}`: {reason}")]
     Express {
         /// The operation.
         op: &'static str,
         /// The execution ARN.
         execution: String,
+        /// Why.
+        reason: &'static str,
     },
     /// Reading an Express execution's records from CloudWatch Logs failed (the SDK's error,
     /// with its name when the service answered).
@@ -71,6 +71,13 @@ pub enum SfnError {
         message: String,
     },
 }
+
+/// Why an Express execution's status or history cannot be read without a log group.
+pub const NO_LOG_GROUP: &str = "Step Functions keeps no status or history of Express executions; they are read from the state machines' execution log group (CONCERTMASTER_STATE_MACHINE_LOG_GROUP_ARN), which is not configured";
+
+/// Why an Express execution cannot be stopped.
+pub const NO_EXPRESS_STOP: &str =
+    "Step Functions cannot stop Express executions (they end within five minutes)";
 
 /// The [`ApiError`] variant (as a constructor) a Step Functions error name maps to:
 ///
@@ -220,6 +227,7 @@ mod tests {
         let e: ApiError = SfnError::Express {
             op: "GetExecutionHistory",
             execution: "arn".into(),
+            reason: NO_LOG_GROUP,
         }
         .into();
         assert!(matches!(e, ApiError::Conflict(_)));

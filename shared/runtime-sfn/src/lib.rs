@@ -28,7 +28,12 @@
 //! ARN; [`Runtime::describe_run`] and [`Runtime::history_of_run`] bound the search to the five
 //! minutes an Express execution can last) when the runtime has a CloudWatch Logs client
 //! ([`SfnRuntime::with_logs`]) and a log group; without them, and always for `stop` (AWS cannot
-//! stop an Express execution), they are [`SfnError::Express`] (409) without a call.
+//! stop an Express execution), they are [`SfnError::Express`] (409) without a call. A run's
+//! Express execution is only searched for once it cannot be running any more (seven minutes
+//! after its start: until then run-events records its end from the log subscription); one
+//! whose end is not in the log group by then is reported failed with [`END_NOT_RECORDED`].
+//! Each search is a `FilterLogEvents` scan of the group over that window (its quota is per
+//! account and region: reading Express histories is not meant for polling).
 //!
 //! ```no_run
 //! # async fn demo() {
@@ -101,6 +106,9 @@ pub struct SfnRuntime {
 /// between the API's start time and Step Functions'), and how long after (Express executions
 /// last at most five minutes, plus CloudWatch Logs' ingestion).
 const EXPRESS_WINDOW_BEFORE_MS: i64 = 60_000;
+
+/// The error of an Express run whose end is not in the execution log group.
+pub const END_NOT_RECORDED: &str = "ConcertMaster.EndNotRecorded";
 const EXPRESS_WINDOW_AFTER_MS: i64 = 7 * 60_000;
 
 /// The alias every published state machine has: it points at the version published last.
@@ -196,6 +204,7 @@ impl SfnRuntime {
             return Err(SfnError::Express {
                 op,
                 execution: execution.to_owned(),
+                reason: error::NO_LOG_GROUP,
             });
         };
         let mut records = Vec::new();
@@ -229,23 +238,52 @@ impl SfnRuntime {
     }
 
     /// An Express execution's status from its log records: its end, else running.
+    ///
+    /// For a run (its start known), the records are only searched once the execution cannot
+    /// be running any more (its five minutes and the logs' delivery are over): until then
+    /// run-events records the end from the log subscription, and a search on every read of
+    /// the run would be a `FilterLogEvents` scan each. An execution with no end in its
+    /// records by then lost it (it ran before logging was configured, or the record was not
+    /// delivered): it is reported failed, `ConcertMaster.EndNotRecorded`, so that its run
+    /// does not stay running for good.
     async fn express_view(
         &self,
         execution: &str,
         started_ms: Option<i64>,
     ) -> Result<ExecutionView, SfnError> {
+        let running = ExecutionView {
+            status: RunStatus::Running,
+            output: None,
+            error: None,
+            cause: None,
+            stop_ms: None,
+        };
+        let now = cm_api::routes::now_ms();
+        if started_ms.is_some_and(|t| now < t + EXPRESS_WINDOW_AFTER_MS) {
+            return Ok(running);
+        }
         let events = self
             .express_events("DescribeExecution", execution, started_ms)
             .await?;
         let Some(end) = events.iter().find(|e| logs::is_terminal(&e.kind)) else {
-            return Ok(ExecutionView {
-                status: RunStatus::Running,
-                output: None,
-                error: None,
-                cause: None,
-                stop_ms: None,
+            return Ok(match started_ms {
+                Some(t) => ExecutionView {
+                    status: RunStatus::Failed,
+                    output: None,
+                    error: Some(END_NOT_RECORDED.into()),
+                    cause: Some(
+                        "no end of this Express execution is in the execution log group, and Express executions last at most five minutes: it ran before logging was configured, or its end record was not delivered".into(),
+                    ),
+                    stop_ms: Some(t + EXPRESS_WINDOW_AFTER_MS),
+                },
+                None => running,
             });
         };
+        let truncated = end
+            .aws
+            .pointer("/executionSucceededEventDetails/outputDetails/truncated")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
         let d = history::engine_details(&end.aws);
         let text = |k: &str| d.get(k).and_then(Value::as_str).map(str::to_owned);
         Ok(ExecutionView {
@@ -255,7 +293,7 @@ impl SfnRuntime {
                 "ExecutionTimedOut" => RunStatus::TimedOut,
                 _ => RunStatus::Aborted,
             },
-            output: d.get("output").cloned(),
+            output: d.get("output").cloned().filter(|_| !truncated),
             error: text("error"),
             cause: text("cause"),
             stop_ms: Some(end.timestamp_ms),
@@ -538,6 +576,7 @@ impl Runtime for SfnRuntime {
             return Err(SfnError::Express {
                 op: "StopExecution",
                 execution: execution.to_owned(),
+                reason: error::NO_EXPRESS_STOP,
             }
             .into());
         }
