@@ -63,6 +63,24 @@ describe('live event reduction', () => {
     expect(reduceLive(s, ev(10, 'node.succeeded', { nodeId: 'b' }))).toBe(s);
   });
 
+  it('takes each node in its own order when nodes come out of time order (cloud)', () => {
+    let s = reduceAll(initialLive('r1'), [ev(1, 'run.started'), ev(10, 'node.started', { nodeId: 'a' }), ev(20, 'node.succeeded', { nodeId: 'a' })]);
+    // b started before a ended, but its start is delivered after.
+    s = reduceLive(s, ev(15, 'node.started', { nodeId: 'b' }));
+    expect(s.nodes.b!.status).toBe('running');
+    s = reduceLive(s, ev(25, 'node.succeeded', { nodeId: 'b' }));
+    expect(s.nodes.b).toMatchObject({ status: 'succeeded', durationMs: 10 });
+    // Old news of a node: a start older than its end, a start at the time of its end.
+    expect(reduceLive(s, ev(12, 'node.started', { nodeId: 'a' }))).toBe(s);
+    expect(reduceLive(s, ev(20, 'node.started', { nodeId: 'a' }))).toBe(s);
+    // A replay from the start changes nothing.
+    expect(reduceAll(s, [ev(1, 'run.started'), ev(10, 'node.started', { nodeId: 'a' }), ev(15, 'node.started', { nodeId: 'b' })])).toEqual(s);
+    // A later visit of a node runs again.
+    s = reduceLive(s, ev(30, 'node.started', { nodeId: 'a' }));
+    expect(s.nodes.a).toMatchObject({ status: 'running', visits: 2 });
+    expect(s.lastEventId).toBe(30);
+  });
+
   it('marks nodes that never ran in a succeeded run as skipped', () => {
     const s = reduceAll(initialLive('r1'), [...events.slice(0, 3), ev(5, 'run.finished', { status: 'SUCCEEDED' })]);
     const shown = displayStatuses(s, ['start', 'branch']);

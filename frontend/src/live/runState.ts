@@ -14,6 +14,9 @@ export interface NodeRunState {
   cause?: string;
   /** How many times the node started (for-each bodies, redrives). */
   visits: number;
+  /** The id and type of the last event applied to this node (older news is ignored). */
+  lastEventId?: number;
+  lastType?: string;
 }
 
 export interface LiveRunState {
@@ -38,15 +41,31 @@ function eventKey(e: LiveEvent): string {
   return `${e.type}|${e.nodeId ?? ''}`;
 }
 
-/** Applies one event; events already applied (by id, then by key) leave the state as is. */
+/**
+ * Applies one event; events already applied leave the state as is. Node events are judged per
+ * node: the cloud pushes node statuses as the execution's log records arrive, so two nodes'
+ * events can come out of time order (event ids are times there) while each node's own come in
+ * order. A node event older than the last one applied to that node (or a start at the time of
+ * its end) is old news; run events keep the run-wide order.
+ */
 export function reduceLive(s: LiveRunState, e: LiveEvent): LiveRunState {
   if (e.runId !== s.runId) return s;
   const key = eventKey(e);
-  if (e.eventId < s.lastEventId) return s;
-  if (e.eventId === s.lastEventId && s.lastEventId !== 0 && s.keysAtLast.includes(key)) return s;
-  const keysAtLast = e.eventId === s.lastEventId ? [...s.keysAtLast, key] : [key];
-  const base = { ...s, lastEventId: e.eventId, keysAtLast };
   const nodeId = e.nodeId ?? undefined;
+  if (nodeId && e.type.startsWith('node.')) {
+    const prev = s.nodes[nodeId];
+    if (prev?.lastEventId !== undefined) {
+      if (e.eventId < prev.lastEventId) return s;
+      if (e.eventId === prev.lastEventId && (e.type === prev.lastType || e.type === 'node.started')) return s;
+    }
+  } else {
+    if (e.eventId < s.lastEventId) return s;
+    if (e.eventId === s.lastEventId && s.lastEventId !== 0 && s.keysAtLast.includes(key)) return s;
+  }
+  const lastEventId = Math.max(s.lastEventId, e.eventId);
+  const keysAtLast =
+    e.eventId === s.lastEventId ? [...s.keysAtLast, key] : e.eventId > s.lastEventId ? [key] : s.keysAtLast;
+  const base = { ...s, lastEventId, keysAtLast };
   switch (e.type) {
     case 'run.started':
       return { ...base, runStatus: 'RUNNING', error: undefined, cause: undefined };
@@ -58,7 +77,13 @@ export function reduceLive(s: LiveRunState, e: LiveEvent): LiveRunState {
         runStatus: 'RUNNING',
         nodes: {
           ...s.nodes,
-          [nodeId]: { status: 'running', startedAtMs: e.atMs, visits: (prev?.visits ?? 0) + 1 },
+          [nodeId]: {
+            status: 'running',
+            startedAtMs: e.atMs,
+            visits: (prev?.visits ?? 0) + 1,
+            lastEventId: e.eventId,
+            lastType: e.type,
+          },
         },
       };
     }
@@ -75,6 +100,8 @@ export function reduceLive(s: LiveRunState, e: LiveEvent): LiveRunState {
         error: failed ? (e.error ?? undefined) : undefined,
         cause: failed ? (e.cause ?? undefined) : undefined,
         visits: Math.max(prev?.visits ?? 0, 1),
+        lastEventId: e.eventId,
+        lastType: e.type,
       };
       return { ...base, nodes: { ...s.nodes, [nodeId]: next } };
     }

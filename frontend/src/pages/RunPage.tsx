@@ -95,7 +95,7 @@ function RunView({ run, definition, registry }: { run: RunRecord; definition: Wo
     [live, rest.data, run],
   );
 
-  // Live events over the WebSocket, resumed after the last event id on every reconnect. Each
+  // Live events over the WebSocket, replayed from the start on every (re)connect. Each
   // connect asks for a fresh ticket (they last a minute), so a renewed session token does not
   // need a new socket: the effect depends on being signed in, not on the token.
   const signedIn = session !== null;
@@ -104,7 +104,10 @@ function RunView({ run, definition, registry }: { run: RunRecord; definition: Wo
     const socket = new LiveSocket({
       url: liveTicketUrl,
       topic: `run:${run.id}`,
-      after: () => liveRef.current.lastEventId,
+      // Every (re)connect replays the run from the start: the reducer drops what it has, and
+      // in the cloud a node's events may be written after newer ones of another node, which a
+      // resume `after` the newest id would miss.
+      after: () => 0,
       onEvent: (e) => setLive((s) => reduceLive(s, e)),
       onState: (s, detail) => {
         setSocketState(s);

@@ -40,6 +40,10 @@
 //! - live frames and replayed frames can interleave and arrive out of `eventId` order, and an
 //!   event can come twice (written between the subscription and the replay's read, or a
 //!   stream record retried); no event is lost between the two;
+//! - node executions are written as run-events follows the execution logs (batches that can
+//!   come late or out of order): each node's events are in order, two nodes' events need not
+//!   be, so a resume `after` the newest id can miss an older event written since — clients
+//!   resubscribe with `after: 0` and keep each node's newest news (the builder does);
 //! - replay rebuilds the *current* state: a visit replaced since (same node and step), or a
 //!   run's earlier end before a redrive, is not replayed; node failures carry `error` but no
 //!   `cause` (node executions do not store it);

@@ -324,7 +324,8 @@ impl RunStore for DynamoStore {
             .await?
             .ok_or_else(|| StoreError::not_found("run", run_id))?;
         let seq: i64 = Reader::new(&seq, "run").n("nodeSeq")?;
-        let (update, expr) =
+        let running = node.status == "running";
+        let (update, mut expr) =
             SetRemove::new(Expr::new().name("#first", "firstSeq").value(":seq", n(seq)))
                 .set("nodeId", s(&node.node_id))
                 .set("step", s(&node.step))
@@ -335,13 +336,20 @@ impl RunStore for DynamoStore {
                 .opt("error", node.error.map(s))
                 .raw_set("#first = if_not_exists(#first, :seq)".to_owned())
                 .finish();
+        // A start does not replace a success (a condition failure is that no-op).
+        let condition = running.then(|| {
+            expr = std::mem::take(&mut expr)
+                .name("#st", "status")
+                .value(":succeeded", s("succeeded"));
+            "attribute_not_exists(#st) OR #st <> :succeeded"
+        });
         self.update_returning(
             item::key(
                 keys::run(org, run_id),
                 keys::node_sk(&node.node_id, &node.step),
             ),
             &update,
-            None,
+            condition,
             expr,
             ReturnValue::None,
         )

@@ -1067,11 +1067,25 @@ pub async fn node_executions<S: Store>(s: &S) {
     s.put_node_execution(&org, "r", done.clone())
         .await
         .expect("replace");
+    // A succeeded visit is not made running again (a late or repeated write of its start);
+    // a failed one may be (its node runs again when the run is redriven).
+    s.put_node_execution(&org, "r", visit("n1", "s1", 100))
+        .await
+        .expect("a late start is no error");
+    let failed = NodeExecution {
+        status: "failed".into(),
+        ended_at_ms: Some(60),
+        ..visit("n2", "s1", 50)
+    };
+    s.put_node_execution(&org, "r", failed).await.expect("put");
+    s.put_node_execution(&org, "r", visit("n2", "s1", 50))
+        .await
+        .expect("put");
     let listed = s.list_node_executions(&org, "r").await.expect("nodes");
     assert_eq!(
         listed,
         [visit("n2", "s1", 50), done, visit("n1", "s2", 100)],
-        "start order; ties in the order first put; a replaced visit keeps its place"
+        "start order; ties in the order first put; a replaced visit keeps its place; succeeded stays succeeded"
     );
     assert_eq!(
         s.list_node_executions(&org, "other")

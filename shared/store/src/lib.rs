@@ -421,7 +421,10 @@ pub trait RunStore: Send + Sync + 'static {
     /// where it failed); clears its end, output and error. A running run is a `Conflict`.
     fn reopen_run(&self, org: &str, id: &str) -> impl Future<Output = Result<RunRecord>> + Send;
 
-    /// Inserts or replaces (by node id and step) a node execution of a run.
+    /// Inserts or replaces (by node id and step) a node execution of a run — except that a
+    /// `running` one does not replace a `succeeded` one (followers that see events late, twice
+    /// or concurrently must not move a visit back; that is no error). A failed visit may run
+    /// again: a redriven run retries its failed node.
     fn put_node_execution(
         &self,
         org: &str,

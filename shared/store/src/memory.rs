@@ -403,7 +403,11 @@ impl RunStore for MemoryStore {
             .iter_mut()
             .find(|(_, n)| n.node_id == node.node_id && n.step == node.step)
         {
-            Some((_, n)) => *n = node,
+            Some((_, n)) => {
+                if !(node.status == "running" && n.status == "succeeded") {
+                    *n = node;
+                }
+            }
             None => run.nodes.push((seq, node)),
         }
         Ok(())

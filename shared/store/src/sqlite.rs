@@ -1062,7 +1062,8 @@ fn put_node_execution(db: &mut Db, org: &str, run_id: &str, n: &NodeExecution) -
            ended_at_ms, output_preview, error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
          ON CONFLICT (org, run_id, node_id, step) DO UPDATE SET status = excluded.status,
            started_at_ms = excluded.started_at_ms, ended_at_ms = excluded.ended_at_ms,
-           output_preview = excluded.output_preview, error = excluded.error",
+           output_preview = excluded.output_preview, error = excluded.error
+         WHERE NOT (excluded.status = 'running' AND cp_node_executions.status = 'succeeded')",
     )?
     .execute(params![
         org,
