@@ -107,6 +107,9 @@ pub struct SfnRuntime {
 /// last at most five minutes, plus CloudWatch Logs' ingestion).
 const EXPRESS_WINDOW_BEFORE_MS: i64 = 60_000;
 
+/// How long a search of the execution log group may take.
+const EXPRESS_SEARCH_BUDGET: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The error of an Express run whose end is not in the execution log group.
 pub const END_NOT_RECORDED: &str = "ConcertMaster.EndNotRecorded";
 const EXPRESS_WINDOW_AFTER_MS: i64 = 7 * 60_000;
@@ -209,7 +212,21 @@ impl SfnRuntime {
         };
         let mut records = Vec::new();
         let mut token: Option<String> = None;
+        // Pages of a busy group can be many (and empty, with a next token): the callers
+        // (a request, a Lambda invocation) have seconds, not minutes.
+        let began = std::time::Instant::now();
+        let mut pages = 0;
         loop {
+            if began.elapsed() > EXPRESS_SEARCH_BUDGET {
+                return Err(SfnError::Logs {
+                    op: "FilterLogEvents",
+                    detail: format!(
+                        "the search for `{execution}` did not finish within {} s ({pages} pages)",
+                        EXPRESS_SEARCH_BUDGET.as_secs()
+                    ),
+                });
+            }
+            pages += 1;
             let page = client
                 .filter_log_events()
                 .log_group_name(group)
