@@ -381,14 +381,7 @@ pub async fn record<S: Store>(
                 .as_deref()
                 .and_then(RunStatus::parse)
                 .unwrap_or(RunStatus::Failed);
-            // A payload Step Functions cut short (`outputDetails.truncated`) is not the output.
-            let truncated = source
-                .aws
-                .as_object()
-                .and_then(|o| o.iter().find(|(k, _)| k.ends_with("EventDetails")))
-                .and_then(|(_, d)| d.pointer("/outputDetails/truncated"))
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
+            let truncated = output_truncated(&source.aws);
             finish_run(
                 store,
                 org,
@@ -411,6 +404,16 @@ pub async fn record<S: Store>(
         | Err(cm_store::StoreError::NotFound { .. }) => Ok(()),
         Err(e) => Err(e),
     }
+}
+
+/// Whether the output of an event (AWS JSON) was cut short by Step Functions
+/// (`outputDetails.truncated`): such a payload is not the output.
+pub fn output_truncated(aws: &Value) -> bool {
+    aws.as_object()
+        .and_then(|o| o.iter().find(|(k, _)| k.ends_with("EventDetails")))
+        .and_then(|(_, d)| d.pointer("/outputDetails/truncated"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
 }
 
 /// Finishes a run; an output the store refuses as too large is left out (the run still

@@ -38,7 +38,7 @@
 use cm_api::AppState;
 use cm_api::live::{RunTracker, node_execution, parse_execution_arn, record};
 use cm_api::runtime::{Runtime, RuntimeEvent};
-use cm_runtime_sfn::history::{RawEvent, Steps, engine_details};
+use cm_runtime_sfn::history::{RawEvent, Steps};
 use cm_runtime_sfn::logs::{self, LogRecord};
 use cm_store::{NodeExecution, RunEnd, RunRecord, RunStatus, Store, StoreError};
 use serde::Deserialize;
@@ -480,24 +480,12 @@ async fn follow_execution<S: Store, R: Runtime>(
 
 /// A run's end from an execution's terminal event.
 fn run_end(e: &RawEvent) -> RunEnd {
-    // A payload Step Functions cut short is not the output.
-    let truncated = e
-        .aws
-        .pointer("/executionSucceededEventDetails/outputDetails/truncated")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    let d = engine_details(&e.aws);
-    let text = |k: &str| d.get(k).and_then(Value::as_str).map(str::to_owned);
+    let end = logs::execution_end(e);
     RunEnd {
-        status: match e.kind.as_str() {
-            "ExecutionSucceeded" => RunStatus::Succeeded,
-            "ExecutionFailed" => RunStatus::Failed,
-            "ExecutionTimedOut" => RunStatus::TimedOut,
-            _ => RunStatus::Aborted,
-        },
-        output: d.get("output").cloned().filter(|_| !truncated),
-        error: text("error"),
-        cause: text("cause"),
+        status: end.status,
+        output: end.output,
+        error: end.error,
+        cause: end.cause,
         at_ms: e.timestamp_ms,
     }
 }

@@ -8,6 +8,8 @@
 //! with the step keys synthesised for Step Functions events.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use axum::body::Body;
 use axum::http::Request;
 use cm_api::AppState;
@@ -15,11 +17,7 @@ use cm_api::auth::{Claims, Role};
 use cm_api::error::ApiResult;
 use cm_api::runtime::{ExecutionView, LocalRuntime, Runtime, RuntimeEvent};
 use cm_cloud::run_events::Outcome;
-use cm_cloud::{WorkerConfig, state_over};
-use cm_engine::{Engine, EngineConfig};
-use cm_local::LocalStore;
-use cm_nodes::secrets::LocalSecrets;
-use cm_nodes::{NodeRunner, Services};
+
 use cm_runtime_sfn::history::{RawEvent, Steps};
 use cm_store::memory::MemoryStore;
 use cm_store::{RunStatus, RunStore};
@@ -104,31 +102,10 @@ impl Runtime for Readable {
 type State = AppState<MemoryStore, Readable>;
 
 async fn state() -> State {
-    let local = Arc::new(LocalStore::in_memory().unwrap());
-    let services =
-        Services::new(Arc::new(LocalSecrets::new()), local.clone(), local.clone()).unwrap();
-    let resources = cm_local::resources(
-        local,
-        NodeRunner::builtin(services),
-        &cm_local::ResourceOptions::default(),
-    );
-    let engine = Engine::open(EngineConfig {
-        resources,
-        ..EngineConfig::default()
-    })
-    .await
-    .unwrap();
-    let config = WorkerConfig {
-        table: "unused".into(),
-        state_machine_arn_prefix: "arn:aws:states:us-east-1:000000000000:stateMachine:".into(),
-        endpoint_url: None,
-        log_group_arn: None,
-    };
-    let runtime = Readable {
-        inner: LocalRuntime::new(engine),
+    support::worker_state(Readable {
+        inner: support::engine_runtime().await,
         histories: Arc::default(),
-    };
-    state_over(&config, MemoryStore::new(), runtime)
+    })
 }
 
 async fn publish(st: &State, definition: Value) {

@@ -2,6 +2,8 @@
 //! with workflows published through the API router as in the cloud.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use aws_lambda_events::event::sqs::SqsEvent;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -10,10 +12,6 @@ use cm_api::auth::{Claims, Role};
 use cm_api::runtime::LocalRuntime;
 use cm_cloud::run_events::Outcome;
 use cm_cloud::{WorkerConfig, state_over};
-use cm_engine::{Engine, EngineConfig};
-use cm_local::LocalStore;
-use cm_nodes::secrets::LocalSecrets;
-use cm_nodes::{NodeRunner, Services};
 use cm_store::memory::MemoryStore;
 use cm_store::{RunStatus, RunStore};
 use serde_json::{Value, json};
@@ -24,27 +22,7 @@ use tower::ServiceExt;
 type State = AppState<MemoryStore, LocalRuntime>;
 
 async fn state() -> State {
-    let local = Arc::new(LocalStore::in_memory().unwrap());
-    let services =
-        Services::new(Arc::new(LocalSecrets::new()), local.clone(), local.clone()).unwrap();
-    let resources = cm_local::resources(
-        local,
-        NodeRunner::builtin(services),
-        &cm_local::ResourceOptions::default(),
-    );
-    let engine = Engine::open(EngineConfig {
-        resources,
-        ..EngineConfig::default()
-    })
-    .await
-    .unwrap();
-    let config = WorkerConfig {
-        table: "unused".into(),
-        state_machine_arn_prefix: "arn:aws:states:us-east-1:000000000000:stateMachine:".into(),
-        endpoint_url: None,
-        log_group_arn: None,
-    };
-    state_over(&config, MemoryStore::new(), LocalRuntime::new(engine))
+    support::worker_state(support::engine_runtime().await)
 }
 
 async fn call(

@@ -296,25 +296,7 @@ impl SfnRuntime {
                 None => running,
             });
         };
-        let truncated = end
-            .aws
-            .pointer("/executionSucceededEventDetails/outputDetails/truncated")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        let d = history::engine_details(&end.aws);
-        let text = |k: &str| d.get(k).and_then(Value::as_str).map(str::to_owned);
-        Ok(ExecutionView {
-            status: match end.kind.as_str() {
-                "ExecutionSucceeded" => RunStatus::Succeeded,
-                "ExecutionFailed" => RunStatus::Failed,
-                "ExecutionTimedOut" => RunStatus::TimedOut,
-                _ => RunStatus::Aborted,
-            },
-            output: d.get("output").cloned().filter(|_| !truncated),
-            error: text("error"),
-            cause: text("cause"),
-            stop_ms: Some(end.timestamp_ms),
-        })
+        Ok(logs::execution_end(end))
     }
 
     /// An Express execution's history from its log records.

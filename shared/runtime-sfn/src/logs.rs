@@ -17,7 +17,9 @@
 //! while a run is in flight (CloudWatch Logs subscription), where `GetExecutionHistory`
 //! would have to be polled.
 
-use crate::history::RawEvent;
+use crate::history::{RawEvent, engine_details};
+use cm_api::runtime::ExecutionView;
+use cm_store::RunStatus;
 use serde_json::{Map, Value, json};
 
 /// One execution log record: the execution it belongs to and its event.
@@ -114,6 +116,28 @@ pub fn is_terminal(kind: &str) -> bool {
         kind,
         "ExecutionSucceeded" | "ExecutionFailed" | "ExecutionTimedOut" | "ExecutionAborted"
     )
+}
+
+/// How an execution ended, from its terminal event (see [`is_terminal`]): status, output (not
+/// a truncated one), error, cause, time.
+pub fn execution_end(end: &RawEvent) -> ExecutionView {
+    let d = engine_details(&end.aws);
+    let text = |k: &str| d.get(k).and_then(Value::as_str).map(str::to_owned);
+    ExecutionView {
+        status: match end.kind.as_str() {
+            "ExecutionSucceeded" => RunStatus::Succeeded,
+            "ExecutionFailed" => RunStatus::Failed,
+            "ExecutionTimedOut" => RunStatus::TimedOut,
+            _ => RunStatus::Aborted,
+        },
+        output: d
+            .get("output")
+            .cloned()
+            .filter(|_| !cm_api::live::output_truncated(&end.aws)),
+        error: text("error"),
+        cause: text("cause"),
+        stop_ms: Some(end.timestamp_ms),
+    }
 }
 
 /// The log group name of a log group ARN (`arn:aws:logs:<region>:<account>:log-group:<name>`,
